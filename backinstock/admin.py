@@ -1,0 +1,128 @@
+"""Admin pages for back-in-stock subscriptions and their virtual products and variants.
+
+Everything here is created by the subscribe API and the worker, so the pages are for looking and
+for one operator action: retrying failed subscriptions.
+"""
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.utils.text import Truncator
+
+from backinstock.models import BackInStockProduct, BackInStockVariant, Subscription
+from backinstock.services import subscriptions_retry
+
+LAST_ERROR_SHORT_LENGTH = 80
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    """Every field read-only and no adding: these rows come from the API and the worker."""
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return tuple(field.name for field in self.model._meta.fields)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(BackInStockProduct)
+class BackInStockProductAdmin(_ReadOnlyAdmin):
+    list_display = ("external_id", "display_item", "country", "state", "variant_count")
+    search_fields = ("external_id",)
+    list_filter = ("country",)
+    list_select_related = ("display_item", "country", "state")
+    ordering = ("external_id",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[BackInStockProduct]:
+        return super().get_queryset(request).annotate(variant_count=Count("variants"))
+
+    @admin.display(description="variants", ordering="variant_count")
+    def variant_count(self, obj: BackInStockProduct) -> int:
+        return int(obj.variant_count)  # type: ignore[attr-defined]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Klaviyo holds a copy; removing only ours would leave it orphaned there.
+        return False
+
+
+@admin.register(BackInStockVariant)
+class BackInStockVariantAdmin(_ReadOnlyAdmin):
+    list_display = ("external_id", "size_sku", "subscriber_count")
+    search_fields = ("external_id", "size__sku")
+    list_filter = ("product__country",)
+    list_select_related = ("size",)
+    ordering = ("external_id",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[BackInStockVariant]:
+        return super().get_queryset(request).annotate(subscriber_count=Count("subscriptions"))
+
+    @admin.display(description="size SKU", ordering="size__sku")
+    def size_sku(self, obj: BackInStockVariant) -> str:
+        return obj.size.sku
+
+    @admin.display(description="subscribers", ordering="subscriber_count")
+    def subscriber_count(self, obj: BackInStockVariant) -> int:
+        return int(obj.subscriber_count)  # type: ignore[attr-defined]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(_ReadOnlyAdmin):
+    list_display = (
+        "email",
+        "variant_external_id",
+        "language",
+        "status",
+        "attempts",
+        "created_at",
+        "subscribed_at",
+        "last_error_short",
+    )
+    search_fields = ("email", "variant__external_id")
+    list_filter = ("status", "language", "variant__product__country")
+    list_select_related = ("variant", "language")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    actions = ("retry_failed",)
+
+    @admin.display(description="variant", ordering="variant__external_id")
+    def variant_external_id(self, obj: Subscription) -> str:
+        return obj.variant.external_id
+
+    @admin.display(description="last error")
+    def last_error_short(self, obj: Subscription) -> str:
+        return Truncator(obj.last_error).chars(LAST_ERROR_SHORT_LENGTH)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Without an object this is the permission to run the retry action on the list; a
+        # subscription's own page is view-only (nothing on it may be edited).
+        return obj is None and super().has_change_permission(request)
+
+    @admin.action(description="Retry selected failed subscriptions", permissions=["change"])
+    def retry_failed(
+        self, request: HttpRequest, queryset: QuerySet[Subscription]
+    ) -> HttpResponse | None:
+        selected = list(queryset.values_list("id", flat=True))
+        retried = subscriptions_retry(subscription_ids=selected)
+        self.message_user(
+            request,
+            f"{retried} failed subscription(s) set back to pending; the worker will push them.",
+            messages.SUCCESS,
+        )
+        if skipped := len(selected) - retried:
+            self.message_user(
+                request,
+                f"{skipped} selected subscription(s) were not failed and were left as they are.",
+                messages.WARNING,
+            )
+        return None

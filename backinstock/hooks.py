@@ -1,0 +1,19 @@
+"""What ``backinstock`` announces (``klaviyo_sync`` listens; this app does not know it).
+
+- ``subscription_created(sender, subscription_id: int)``: a new subscription was stored as
+  ``pending``. Sent after commit. Listeners queue the push; if they miss it, the periodic sweep
+  of pending rows still finds it.
+"""
+
+from django.db import transaction
+from django.dispatch import Signal
+
+from shop.hooks import send_logging_failures
+
+subscription_created = Signal()
+
+
+def announce_subscription_created(*, subscription_id: int) -> None:
+    transaction.on_commit(
+        lambda: send_logging_failures(subscription_created, subscription_id=subscription_id)
+    )

@@ -1,0 +1,216 @@
+"""Settings shared by every environment.
+
+All configuration is read here, once, from the environment (CONTRACT.md §2). A ``.env`` file is
+read only when ``DJANGO_READ_DOT_ENV_FILE`` is true. The defaults make ``make demo`` work on a bare
+machine: SQLite, an embedded file-system broker and a local-memory cache.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
+    env.read_env(str(BASE_DIR / ".env"))
+
+# --- Django core -------------------------------------------------------------------------------
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-only-insecure-secret-key-change-me")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "drf_spectacular",
+    "shop",
+    "backinstock",
+    "klaviyo_sync",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# The stock Integration API accepts up to 10,000 entries (about 1 MB of JSON); other endpoints set
+# their own, much smaller limit in their parser (see ``config.api.parsers``).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
+
+# --- Cache (throttling, and later the outbound rate limiter) -----------------------------------
+
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # Short timeouts: a Redis outage must cost a request milliseconds, not seconds
+            # (throttling fails open, see backinstock.throttling).
+            "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Celery --------------------------------------------------------------------------------------
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+if CELERY_BROKER_URL == "filesystem://":
+    # The embedded broker: messages are files in var/broker, so the demo needs no server.
+    _broker_dir = VAR_DIR / "broker"
+    for _folder in ("out", "processed"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "out"),
+        "data_folder_out": str(_broker_dir / "out"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TIMEZONE = TIME_ZONE
+# A web request that queues a task must not hang when the broker is down: fail fast, and let
+# the periodic sweep of the outbox queue the work later.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0.2}
+if CELERY_BROKER_URL.startswith("redis"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "visibility_timeout": 3600}
+CELERY_BEAT_SCHEDULE = {
+    "sweep-pending-subscriptions": {
+        "task": "klaviyo_sync.tasks.sweep_pending_subscriptions",
+        "schedule": env.float("KLAVIYO_SWEEP_SECONDS", default=60.0),
+    },
+    "catalog-sync-incremental": {
+        "task": "klaviyo_sync.tasks.sync_catalog",
+        "schedule": 5 * 60.0,
+        "kwargs": {"full": False},
+    },
+    "stock-push-pending": {
+        "task": "klaviyo_sync.tasks.push_stock_changes",
+        "schedule": 60.0,
+    },
+    "stock-reconciliation": {
+        "task": "klaviyo_sync.tasks.push_stock_changes",
+        "schedule": 10 * 60.0,
+        "kwargs": {"reconcile": True},
+    },
+    "catalog-sync-reconciliation": {
+        "task": "klaviyo_sync.tasks.sync_catalog",
+        "schedule": env.float("KLAVIYO_CATALOG_RECONCILE_SECONDS", default=6 * 3600.0),
+        "kwargs": {"full": True},
+    },
+}
+
+# --- REST framework, OpenAPI, CORS ---------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_PARSER_CLASSES": ["config.api.parsers.LimitedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "config.api.exceptions.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+    # Number of trusted reverse proxies in front of the web process; the client address for
+    # throttling is read from X-Forwarded-For only past that many hops.
+    "NUM_PROXIES": env.int("DJANGO_NUM_PROXIES", default=0),
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Back in stock API",
+    "DESCRIPTION": (
+        "Back-in-stock subscriptions for a Centra-like shop, delivered through Klaviyo. "
+        'Errors always have the shape `{"errors": {"<field>": "<message>"}}`.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+CORS_ALLOWED_ORIGINS = env.list("CHECKOUT_API_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/checkout-api/.*$"
+CORS_ALLOW_METHODS = ["OPTIONS", "POST"]
+
+# --- This project ---------------------------------------------------------------------------------
+
+SHOP_API_KEY = env.str("SHOP_API_KEY", default="")
+INTEGRATION_API_TOKEN = env.str("INTEGRATION_API_TOKEN", default="")
+
+KLAVIYO_API_KEY = env.str("KLAVIYO_API_KEY", default="")
+KLAVIYO_API_URL = env.str("KLAVIYO_API_URL", default="https://a.klaviyo.com")
+KLAVIYO_REVISION = env.str("KLAVIYO_REVISION", default="2026-07-15")
+# Changes to display items within this many seconds go to Klaviyo together.
+KLAVIYO_CATALOG_COALESCE_SECONDS = env.float("KLAVIYO_CATALOG_COALESCE_SECONDS", default=5.0)
+# The sweep re-queues subscriptions still pending this long after their last change.
+KLAVIYO_SWEEP_AFTER_SECONDS = env.float("KLAVIYO_SWEEP_AFTER_SECONDS", default=60.0)
+# Stock changes within this many seconds go to Klaviyo in the same variant bulk jobs.
+KLAVIYO_STOCK_COALESCE_SECONDS = env.float("KLAVIYO_STOCK_COALESCE_SECONDS", default=2.0)
+
+SUBSCRIBE_RATE_PER_CLIENT = env.str("SUBSCRIBE_RATE_PER_CLIENT", default="30/min")
+SUBSCRIBE_RATE_PER_EMAIL = env.str("SUBSCRIBE_RATE_PER_EMAIL", default="10/hour")
+
+# Back in stock is gated by the Klaviyo integration's switch (CONTRACT §3, §6). backinstock must
+# not import klaviyo_sync (dependencies point one way), so it asks through this dotted path.
+BACK_IN_STOCK_ENABLED_CHECK = "klaviyo_sync.selectors.back_in_stock_enabled"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}

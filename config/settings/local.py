@@ -1,0 +1,6 @@
+"""Development and demo: everything embedded, debug on."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)

@@ -1,0 +1,16 @@
+"""Production: only tightens the base settings."""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import *  # noqa: F403
+from .base import SECRET_KEY, env
+
+if SECRET_KEY.startswith("dev-only-") or len(SECRET_KEY) < 32:
+    raise ImproperlyConfigured("Set DJANGO_SECRET_KEY to a real secret of at least 32 characters.")
+
+DEBUG = False
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=600)  # noqa: F405

@@ -1,0 +1,269 @@
+"""The one HTTP client for Klaviyo: transport only (STYLE.md §7).
+
+One ``requests`` session, the base URL, private key and revision from settings, JSON:API headers,
+a (connect, read) timeout on every call, and typed exceptions that say whether to retry. It
+knows no models; payloads come from ``klaviyo_sync.payloads``. The key never appears in a log
+line or an exception's text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal
+
+import requests
+from django.conf import settings
+
+from klaviyo_sync.ratelimit import RateClass, RateLimiter, rate_limiter_from_settings
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_SECONDS = 3.05
+READ_TIMEOUT_SECONDS = 20.0
+JSON_API = "application/vnd.api+json"
+# 503, 504 and Cloudflare's 524 are transient; 502 is not necessarily (KLAVIYO.md), but a
+# bounded retry costs little and a permanent 502 still ends as a recorded failure.
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504, 524})
+CATALOG_ID_PREFIX = "$custom:::$default:::"
+MAX_IDS_PER_FILTER = 100
+
+CatalogKind = Literal["item", "variant", "category"]
+BulkOperation = Literal["create", "update", "delete"]
+
+_KIND_PATHS: dict[str, str] = {
+    "item": "catalog-items",
+    "variant": "catalog-variants",
+    "category": "catalog-categories",
+}
+
+
+def catalog_id(external_id: str) -> str:
+    """Klaviyo's id for one of our catalog objects: ``$custom:::$default:::<external_id>``."""
+    return f"{CATALOG_ID_PREFIX}{external_id}"
+
+
+def external_id_of(klaviyo_id: str) -> str:
+    return klaviyo_id.removeprefix(CATALOG_ID_PREFIX)
+
+
+class KlaviyoError(Exception):
+    """A call to Klaviyo that did not succeed. ``retryable`` says whether trying later may help."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, status: int | None = None, detail: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail or message
+
+
+class KlaviyoRetryableError(KlaviyoError):
+    """5xx, timeouts, dropped connections and 429: the same call may succeed later."""
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        detail: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status=status, detail=detail)
+        self.retry_after = retry_after
+
+
+class KlaviyoPermanentError(KlaviyoError):
+    """401/403 (bad key or missing scope) and other 4xx: retrying will not help."""
+
+
+class KlaviyoNotConfigured(KlaviyoPermanentError):
+    """No ``KLAVIYO_API_KEY``: nothing is sent to Klaviyo."""
+
+
+def _error_detail(response: requests.Response) -> str:
+    """Klaviyo's own words from a JSON:API error body, or the start of the text."""
+    try:
+        errors = response.json().get("errors") or []
+    except (ValueError, AttributeError):
+        return response.text[:300]
+    parts = []
+    for error in errors[:5]:
+        if isinstance(error, dict):
+            text = error.get("detail") or error.get("title") or error.get("code") or ""
+            pointer = (error.get("source") or {}).get("pointer")
+            parts.append(f"{text} ({pointer})" if pointer else str(text))
+    return "; ".join(parts) or response.text[:300]
+
+
+def _retry_after_seconds(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return max(float(value), 0.0) if value is not None else None
+    except ValueError:
+        return None
+
+
+class KlaviyoClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        revision: str,
+        rate_limiter: RateLimiter | None = None,
+        timeout: tuple[float, float] = (CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self.revision = revision
+        self.rate_limiter = rate_limiter
+        self.timeout = timeout
+        self.session = session or requests.Session()
+        self.session.headers.update(
+            {"Accept": JSON_API, "Content-Type": JSON_API, "revision": revision}
+        )
+
+    @classmethod
+    def from_settings(cls) -> KlaviyoClient:
+        return cls(
+            base_url=settings.KLAVIYO_API_URL,
+            api_key=settings.KLAVIYO_API_KEY,
+            revision=settings.KLAVIYO_REVISION,
+            rate_limiter=rate_limiter_from_settings(),
+        )
+
+    def __repr__(self) -> str:  # never show the key
+        return f"KlaviyoClient({self.base_url!r}, key={'set' if self._api_key else 'missing'})"
+
+    # --- transport ---------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        rate_class: RateClass,
+        body: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> dict[str, Any] | None:
+        """One call. Returns the parsed JSON body (None when empty) or raises a KlaviyoError."""
+        if not self._api_key:
+            raise KlaviyoNotConfigured("KLAVIYO_API_KEY is not set; nothing is sent to Klaviyo.")
+        if self.rate_limiter is not None:
+            self.rate_limiter.acquire(rate_class)
+        url = path if path.startswith("http") else f"{self.base_url}/api/{path.lstrip('/')}"
+        where = f"{method} {url.split('?', 1)[0]}"
+        try:
+            response = self.session.request(
+                method,
+                url,
+                params=params,
+                data=json.dumps(body, separators=(",", ":")) if body is not None else None,
+                headers={"Authorization": f"Klaviyo-API-Key {self._api_key}"},
+                timeout=self.timeout,
+            )
+        except requests.Timeout as exc:  # the key is only in headers, never in these texts
+            raise KlaviyoRetryableError(f"{where}: timed out") from exc
+        except requests.ConnectionError as exc:
+            raise KlaviyoRetryableError(f"{where}: connection failed") from exc
+        if response.status_code < 400:
+            if not response.content:
+                return None
+            try:
+                parsed: dict[str, Any] = response.json()
+            except ValueError as exc:
+                raise KlaviyoRetryableError(
+                    f"{where}: answer is not JSON", status=response.status_code
+                ) from exc
+            return parsed
+        detail = _error_detail(response)
+        message = f"{where}: {response.status_code} {detail}"
+        if response.status_code in RETRYABLE_STATUSES:
+            raise KlaviyoRetryableError(
+                message,
+                status=response.status_code,
+                detail=detail,
+                retry_after=_retry_after_seconds(response),
+            )
+        raise KlaviyoPermanentError(message, status=response.status_code, detail=detail)
+
+    # --- catalog ---------------------------------------------------------------------------
+
+    def bulk_job_create(
+        self, *, kind: CatalogKind, operation: BulkOperation, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Start a bulk job (at most 100 resources); returns the job resource (``data``)."""
+        answer = self.request(
+            "POST", f"catalog-{kind}-bulk-{operation}-jobs", rate_class="catalog_write", body=body
+        )
+        return (answer or {}).get("data") or {}
+
+    def bulk_job_get(
+        self, *, kind: CatalogKind, operation: BulkOperation, job_id: str
+    ) -> dict[str, Any]:
+        rate_class: RateClass = (
+            "catalog_job_read" if kind != "category" and operation != "delete" else "catalog_read"
+        )
+        answer = self.request(
+            "GET", f"catalog-{kind}-bulk-{operation}-jobs/{job_id}", rate_class=rate_class
+        )
+        return (answer or {}).get("data") or {}
+
+    def catalog_create(self, *, kind: CatalogKind, body: dict[str, Any]) -> bool:
+        """Create one object; False when it already exists (which counts as success)."""
+        try:
+            self.request("POST", _KIND_PATHS[kind], rate_class="catalog_write", body=body)
+        except KlaviyoPermanentError as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
+    def catalog_update(self, *, kind: CatalogKind, external_id: str, body: dict[str, Any]) -> None:
+        self.request(
+            "PATCH",
+            f"{_KIND_PATHS[kind]}/{catalog_id(external_id)}",
+            rate_class="catalog_write",
+            body=body,
+        )
+
+    def catalog_existing_external_ids(
+        self, *, kind: CatalogKind, external_ids: Iterable[str]
+    ) -> set[str]:
+        """Which of these external ids Klaviyo has, 100 per filtered, paginated query."""
+        wanted = list(dict.fromkeys(external_ids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), MAX_IDS_PER_FILTER):
+            ids = ",".join(
+                json.dumps(catalog_id(e)) for e in wanted[start : start + MAX_IDS_PER_FILTER]
+            )
+            for resource in self._paginate(
+                _KIND_PATHS[kind], params={"filter": f"any(ids,[{ids}])", "page[size]": "100"}
+            ):
+                found.add(external_id_of(str(resource.get("id", ""))))
+        return found
+
+    def _paginate(self, path: str, *, params: dict[str, str]) -> Iterator[dict[str, Any]]:
+        answer = self.request("GET", path, rate_class="catalog_read", params=params)
+        while answer:
+            yield from answer.get("data") or []
+            next_url = (answer.get("links") or {}).get("next")
+            if not next_url:
+                return
+            answer = self.request("GET", next_url, rate_class="catalog_read")
+
+    # --- subscriptions and profiles ------------------------------------------------------
+
+    def back_in_stock_subscription_create(self, *, body: dict[str, Any]) -> None:
+        self.request("POST", "back-in-stock-subscriptions", rate_class="back_in_stock", body=body)
+
+    def profile_import(self, *, body: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", "profile-import", rate_class="profile_import", body=body) or {}
+
+    def data_privacy_deletion_create(self, *, body: dict[str, Any]) -> None:
+        self.request("POST", "data-privacy-deletion-jobs", rate_class="data_privacy", body=body)

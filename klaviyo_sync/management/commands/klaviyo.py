@@ -1,0 +1,92 @@
+"""``manage.py klaviyo status|configure|sync-catalog`` (CONTRACT §6)."""
+
+import json
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from klaviyo_sync.client import KlaviyoError
+from klaviyo_sync.models import CatalogSyncRun, CatalogSyncState
+from klaviyo_sync.selectors import integration_settings_get, integration_status
+from klaviyo_sync.services import integration_settings_update
+from klaviyo_sync.services.catalog import CatalogSyncBusy, catalog_sync_run
+from klaviyo_sync.tasks import sync_catalog
+
+
+def _on_off(value: str) -> bool:
+    if value not in {"on", "off"}:
+        raise ValueError(value)
+    return value == "on"
+
+
+class Command(BaseCommand):
+    help = "The Klaviyo integration: show its status, change its settings, sync the catalog."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        sub.add_parser("status", help="print the integration's status as JSON")
+        configure = sub.add_parser("configure", help="change the integration's settings")
+        configure.add_argument("--catalog-sync", type=_on_off, metavar="on|off")
+        configure.add_argument("--back-in-stock", type=_on_off, metavar="on|off")
+        configure.add_argument("--minimum-stock-level", type=int, metavar="N")
+        configure.add_argument("--product-url-template", metavar="T")
+        configure.add_argument("--base-currency", metavar="C")
+        sync = sub.add_parser("sync-catalog", help="queue (or with --wait, run) a catalog sync")
+        sync.add_argument("--full", action="store_true", help="every display item, not changes")
+        sync.add_argument("--wait", action="store_true", help="run here, with a progress bar")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        action = options["action"]
+        if action == "status":
+            self.stdout.write(json.dumps(integration_status(), indent=2))
+        elif action == "configure":
+            self._configure(options)
+        else:
+            self._sync(full=options["full"], wait=options["wait"])
+
+    def _configure(self, options: dict[str, Any]) -> None:
+        if options["minimum_stock_level"] is not None and options["minimum_stock_level"] < 0:
+            raise CommandError("--minimum-stock-level must be zero or more")
+        try:
+            integration_settings_update(
+                record=integration_settings_get(),
+                catalog_sync_enabled=options["catalog_sync"],
+                back_in_stock_enabled=options["back_in_stock"],
+                minimum_stock_level=options["minimum_stock_level"],
+                product_url_template=options["product_url_template"],
+                base_currency=options["base_currency"],
+            )
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from exc
+        self.stdout.write(json.dumps(integration_status(), indent=2))
+
+    def _sync(self, *, full: bool, wait: bool) -> None:
+        if not wait:
+            sync_catalog.delay(full=full)
+            self.stdout.write(f"queued a {'full' if full else 'incremental'} catalog sync")
+            return
+        bar = tqdm(total=0, unit="item", desc="catalog sync", disable=None)
+
+        def progress(run: CatalogSyncRun) -> None:
+            bar.total = run.total
+            bar.n = run.done + run.failed + run.unchanged
+            bar.refresh()
+
+        try:
+            run = catalog_sync_run(full=full, progress=progress)
+        except CatalogSyncBusy as exc:
+            raise CommandError(str(exc)) from exc
+        except KlaviyoError as exc:
+            raise CommandError(f"catalog sync failed: {exc}") from exc
+        finally:
+            bar.close()
+        self.stdout.write(
+            f"catalog sync {run.state}: {run.done} sent, {run.unchanged} unchanged, "
+            f"{run.failed} failed, {run.calls} bulk job calls"
+        )
+        for failure in run.failures[:20]:
+            self.stderr.write(f"  {failure['externalId']}: {failure['detail']}")
+        if run.state != CatalogSyncState.COMPLETED:
+            raise CommandError("catalog sync did not complete")

@@ -1,0 +1,237 @@
+"""The HTTP layer: `ThreadingHTTPServer` with one handler class for the API, control and pages.
+
+For an `/api/` call, in this order: count it, apply an injected fault, check the body size, the
+key and the revision, apply the rate limit, parse and validate the body, then dispatch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import socket
+import sys
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from . import api, control, pages
+from .errors import ApiError, invalid
+
+if TYPE_CHECKING:
+    from .app import Sandbox
+
+MAX_BODY_BYTES = 5 * 1024 * 1024
+# Klaviyo's smaller payload caps, by path.
+BODY_CAPS = {"/api/profile-import": 100 * 1024}
+JSON_API = "application/vnd.api+json"
+BODY_TYPES = (JSON_API, "application/json")
+REVISION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[A-Za-z0-9_-]+)?$")
+FAULT_CODES = {429: "throttled", 500: "error", 502: "error", 503: "service_unavailable"}
+
+
+class SandboxServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    # The benchmark opens many connections at once.
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        super().__init__(address, SandboxHandler)
+
+
+class SandboxHandler(BaseHTTPRequestHandler):
+    server: SandboxServer
+    protocol_version = "HTTP/1.1"
+    server_version = "KlaviyoSandbox/1.0"
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.sandbox.log_requests:
+            super().log_message(format, *args)
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    def _handle(self, method: str) -> None:
+        parts = urlsplit(self.path)
+        path = parts.path
+        try:
+            if path.startswith("/api/"):
+                self._api(method, path, dict(parse_qsl(parts.query, keep_blank_values=True)))
+            elif path.startswith("/_sandbox/"):
+                status, body = control.handle(self.server.sandbox, method, path, self._read_body())
+                self._send(status, json.dumps(body, indent=1).encode(), "application/json")
+            else:
+                self._read_body()
+                status, html = pages.render(self.server.sandbox, method, path)
+                self._send(status, html.encode(), "text/html; charset=utf-8")
+        except _Dropped:
+            return
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up (e.g. its timeout ran out during a `slow` fault).
+            self.close_connection = True
+        except _Unreadable as error:
+            self._send_error(invalid(str(error)))
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            self._send_error(ApiError(500, "error", "The sandbox failed; see its log."))
+
+    def _read_body(self, cap: int = MAX_BODY_BYTES) -> bytes | None:
+        """The request body, or None when it is over `cap` (then the connection will close)."""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            self.close_connection = True
+            raise _Unreadable("Chunked bodies are not supported; send Content-Length.")
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True
+            raise _Unreadable("Invalid Content-Length.") from None
+        if length > cap:
+            self.close_connection = True
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _send(
+        self, status: int, payload: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        if status != 204:
+            if payload:
+                self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if payload and self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def _send_json(self, response: api.Response) -> None:
+        payload = b"" if response.body is None else json.dumps(response.body).encode()
+        self._send(response.status, payload, JSON_API, response.headers)
+
+    def _send_error(self, error: ApiError, extra: dict[str, str] | None = None) -> None:
+        headers = {**(extra or {}), **error.headers}
+        self._send_json(api.Response(error.status, error.body(), headers))
+
+    def _drop(self) -> None:
+        """Close the connection without answering: the client sees a connection error."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+        raise _Dropped
+
+    # --- the API --------------------------------------------------------------------------------
+
+    def _api(self, method: str, path: str, query: dict[str, str]) -> None:
+        sandbox = self.server.sandbox
+        sandbox.store.count_call(api.route_name(method, path))
+        raw = self._read_body(BODY_CAPS.get(path.rstrip("/"), MAX_BODY_BYTES))
+        fault = sandbox.faults.take(method, path)
+        if fault is not None:
+            if fault.mode == "drop":
+                self._drop()
+            elif fault.mode == "slow":
+                time.sleep(fault.delay)
+            elif fault.mode == "throttle":
+                sandbox.store.count_throttled()
+                detail = (
+                    f"Request was throttled. Expected available in {fault.retry_after} second(s)."
+                )
+                self._send_error(
+                    ApiError(
+                        429, "throttled", detail, headers={"Retry-After": str(fault.retry_after)}
+                    )
+                )
+                return
+            else:
+                code = FAULT_CODES.get(fault.status, "error")
+                detail = f"Injected fault: HTTP {fault.status}."
+                self._send_error(ApiError(fault.status, code, detail))
+                return
+        if raw is None:
+            self._send_error(ApiError(413, "payload_too_large", "The request body is too large."))
+            return
+        rate_headers: dict[str, str] = {}
+        try:
+            self._check_headers()
+            decision = sandbox.limiter.check(method, path)
+            if not decision.allowed:
+                sandbox.store.count_throttled()
+                seconds = decision.headers["Retry-After"]
+                detail = f"Request was throttled. Expected available in {seconds} second(s)."
+                raise ApiError(429, "throttled", detail, headers=decision.headers)
+            rate_headers = decision.headers
+            body = self._parse_body(method, raw)
+            if body is not None and sandbox.validator is not None:
+                sandbox.validator.validate(method, path, body)
+            request = api.Request(method, path, query, body, self._base_url())
+            response = api.dispatch(sandbox.store, request)
+        except ApiError as error:
+            self._send_error(error, rate_headers)
+            return
+        response.headers.update(rate_headers)
+        self._send_json(response)
+
+    def _check_headers(self) -> None:
+        key = self.headers.get("Authorization", "")
+        scheme, _, secret = key.partition(" ")
+        if scheme != "Klaviyo-API-Key" or not secret.strip().startswith("pk_"):
+            raise ApiError(
+                401, "not_authenticated", "Missing or invalid private key.",
+                parameter="Authorization",
+            )  # fmt: skip
+        revision = self.headers.get("revision")
+        if not revision:
+            raise ApiError(
+                400, "invalid", "The `revision` header is required.", parameter="revision"
+            )
+        if not REVISION.match(revision):
+            raise ApiError(
+                400, "invalid", f"Invalid revision `{revision}`: use YYYY-MM-DD.",
+                parameter="revision",
+            )  # fmt: skip
+
+    def _parse_body(self, method: str, raw: bytes) -> Any:
+        if method not in ("POST", "PATCH"):
+            return None
+        media_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if media_type not in BODY_TYPES:
+            raise invalid(f"The body must be `Content-Type: {JSON_API}`, not `{media_type}`.")
+        try:
+            return json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise invalid(f"The body is not valid JSON: {error}.") from None
+
+    def _base_url(self) -> str:
+        host = self.headers.get("Host")
+        return f"http://{host}" if host else self.server.sandbox.url
+
+
+class _Dropped(Exception):
+    """The connection was dropped on purpose; nothing more to send."""
+
+
+class _Unreadable(Exception):
+    """A body the sandbox cannot read (chunked); the connection will close."""

@@ -1,0 +1,256 @@
+"""Reads for the Klaviyo integration: its settings, and domain rows turned into payload data."""
+
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+
+from django.db.models import Prefetch
+
+from backinstock.models import BackInStockVariant
+from klaviyo_sync.models import CatalogSyncRun, IntegrationSettings
+from klaviyo_sync.payloads import (
+    BackInStockItemData,
+    BackInStockVariantData,
+    CatalogItemData,
+    LocalizedText,
+    inventory_quantity_for,
+)
+from shop.models import DisplayItem, DisplayItemTranslation, Language, Price
+from shop.selectors import availability_by_size_for_ship_to
+
+CATALOG_CHUNK_SIZE = 1000
+
+
+def integration_settings_get() -> IntegrationSettings:
+    """The settings record, created with defaults on first use."""
+    settings_record, _ = IntegrationSettings.objects.get_or_create(
+        pk=IntegrationSettings.SINGLETON_PK
+    )
+    return settings_record
+
+
+def back_in_stock_enabled() -> bool:
+    """Whether the subscribe endpoints accept subscriptions (CONTRACT §3, §6)."""
+    return IntegrationSettings.objects.filter(
+        pk=IntegrationSettings.SINGLETON_PK, back_in_stock_enabled=True
+    ).exists()
+
+
+def catalog_sync_run_latest(*, full: bool | None = None) -> CatalogSyncRun | None:
+    runs = CatalogSyncRun.objects.all()
+    if full is not None:
+        runs = runs.filter(full=full)
+    return runs.order_by("-started_at", "-id").first()
+
+
+def product_url(*, template: str, display_uri: str) -> str:
+    return template.replace("{display_uri}", display_uri)
+
+
+def _default_language_code() -> str:
+    language = Language.objects.order_by("-is_default", "code").first()
+    return language.code if language else "en"
+
+
+def catalog_item_data_for(
+    *, display_item_ids: Iterable[int] | None, settings_record: IntegrationSettings
+) -> Iterator[CatalogItemData]:
+    """Payload data of these display items (all when None), read in chunks of 1,000.
+
+    Memory stays flat however large the catalog: one chunk of rows at a time, with their
+    translations and prices prefetched (four queries per chunk).
+    """
+    default_language = _default_language_code()
+    queryset = (
+        DisplayItem.objects.select_related("variant__product")
+        .prefetch_related(
+            Prefetch(
+                "translations",
+                queryset=DisplayItemTranslation.objects.select_related("language"),
+            ),
+            Prefetch("prices", queryset=Price.objects.select_related("pricelist")),
+        )
+        .order_by("id")
+    )
+    if display_item_ids is not None:
+        queryset = queryset.filter(id__in=list(display_item_ids))
+    last_id = None
+    while True:
+        chunk_query = queryset if last_id is None else queryset.filter(id__gt=last_id)
+        chunk = list(chunk_query[:CATALOG_CHUNK_SIZE])
+        if not chunk:
+            return
+        for display_item in chunk:
+            yield _catalog_item_data(display_item, settings_record, default_language)
+        last_id = chunk[-1].id
+
+
+def _catalog_item_data(
+    display_item: DisplayItem, settings_record: IntegrationSettings, default_language: str
+) -> CatalogItemData:
+    variant = display_item.variant
+    product = variant.product
+    translations = {t.language.code: t for t in display_item.translations.all()}
+    template = settings_record.product_url_template
+
+    def localized(default: str, attribute: str) -> LocalizedText:
+        texts = {default_language: default}
+        texts.update(
+            {
+                code: getattr(t, attribute)
+                for code, t in translations.items()
+                if getattr(t, attribute)
+            }
+        )
+        return LocalizedText(default=default, by_language=texts)
+
+    uri_by_language = {default_language: display_item.uri}
+    uri_by_language.update({code: t.uri for code, t in translations.items() if t.uri})
+    prices_by_currency: dict[str, Decimal] = {}
+    for price in sorted(display_item.prices.all(), key=lambda p: p.pricelist.name):
+        prices_by_currency.setdefault(price.pricelist.currency, price.amount)
+    return CatalogItemData(
+        display_item_id=display_item.id,
+        published=display_item.published,
+        product_name=localized(product.name, "name"),
+        variant_name=LocalizedText(default=variant.name, by_language={}),
+        description=localized(display_item.description, "description"),
+        url=LocalizedText(
+            default=product_url(template=template, display_uri=display_item.uri),
+            by_language={
+                code: product_url(template=template, display_uri=uri)
+                for code, uri in uri_by_language.items()
+            },
+        ),
+        images=list(display_item.images or []),
+        price=prices_by_currency.get(settings_record.base_currency),
+        prices_by_currency=prices_by_currency,
+        brand=product.brand,
+        collection=product.collection,
+        product_type=product.product_type,
+    )
+
+
+def back_in_stock_variants_get(*, external_ids: Iterable[str]) -> list[BackInStockVariant]:
+    return list(
+        BackInStockVariant.objects.select_related(
+            "size",
+            "product__display_item__variant__product",
+            "product__country__pricelist",
+        ).filter(external_id__in=list(external_ids))
+    )
+
+
+def back_in_stock_payload_data(
+    *, variants: list[BackInStockVariant], settings_record: IntegrationSettings
+) -> list[tuple[BackInStockItemData, BackInStockVariantData]]:
+    """Item and variant payload data for back-in-stock variants, with current stock figures."""
+    pricelist_ids = {v.product.country.pricelist_id for v in variants}
+    display_item_ids = {v.product.display_item_id for v in variants}
+    prices: dict[tuple[int, int | None], Decimal] = {
+        (p.display_item_id, p.pricelist_id): p.amount
+        for p in Price.objects.filter(
+            display_item_id__in=display_item_ids, pricelist_id__in=pricelist_ids
+        )
+    }
+    figures: dict[tuple[int, str], int] = {}
+    by_country: dict[str, set[int]] = {}
+    for variant in variants:
+        by_country.setdefault(variant.product.country.code, set()).add(variant.size_id)
+    for country_code, size_ids in by_country.items():
+        for size_id, available in availability_by_size_for_ship_to(
+            size_ids=size_ids, country_code=country_code
+        ).items():
+            figures[(size_id, country_code)] = available
+
+    result = []
+    for variant in variants:
+        product = variant.product
+        display_item = product.display_item
+        price = prices.get((display_item.id, product.country.pricelist_id))
+        url = product_url(
+            template=settings_record.product_url_template, display_uri=display_item.uri
+        )
+        name = display_item.variant.product.name
+        images = list(display_item.images or [])
+        item = BackInStockItemData(
+            external_id=product.external_id,
+            product_name=name,
+            description=display_item.description,
+            url=url,
+            images=images,
+            price=price,
+        )
+        availability = figures.get((variant.size_id, product.country.code), 0)
+        result.append(
+            (
+                item,
+                BackInStockVariantData(
+                    external_id=variant.external_id,
+                    item_external_id=product.external_id,
+                    product_name=name,
+                    size_name=variant.size.name,
+                    sku=variant.size.sku,
+                    description=display_item.description,
+                    url=url,
+                    images=images,
+                    price=price,
+                    inventory_quantity=inventory_quantity_for(
+                        availability=availability,
+                        minimum_stock_level=settings_record.minimum_stock_level,
+                    ),
+                ),
+            )
+        )
+    return result
+
+
+def integration_status() -> dict[str, object]:
+    """The integration as ``manage.py klaviyo status`` prints it (CONTRACT §6)."""
+    from django.conf import settings
+
+    record = integration_settings_get()
+    latest = catalog_sync_run_latest()
+    completed = (
+        CatalogSyncRun.objects.filter(state="completed", full=True)
+        .order_by("-finished_at")
+        .values_list("finished_at", flat=True)
+        .first()
+    )
+    return {
+        "catalogSync": {
+            "enabled": record.catalog_sync_enabled,
+            "state": record.catalog_sync_state,
+            "completedAt": completed.isoformat() if completed else None,
+            "firstCompletedAt": (
+                record.first_full_sync_completed_at.isoformat()
+                if record.first_full_sync_completed_at
+                else None
+            ),
+            "lastRun": None
+            if latest is None
+            else {
+                "full": latest.full,
+                "state": latest.state,
+                "total": latest.total,
+                "done": latest.done,
+                "unchanged": latest.unchanged,
+                "failed": latest.failed,
+                "calls": latest.calls,
+                "startedAt": latest.started_at.isoformat(),
+                "finishedAt": latest.finished_at.isoformat() if latest.finished_at else None,
+                "error": latest.error or None,
+                "failures": latest.failures[:20],
+            },
+        },
+        "backInStock": {
+            "enabled": record.back_in_stock_enabled,
+            "minimumStockLevel": record.minimum_stock_level,
+        },
+        "productUrlTemplate": record.product_url_template,
+        "baseCurrency": record.base_currency,
+        "klaviyo": {
+            "apiKey": "present" if settings.KLAVIYO_API_KEY else "absent",
+            "apiUrl": settings.KLAVIYO_API_URL,
+            "revision": settings.KLAVIYO_REVISION,
+        },
+    }

@@ -1,0 +1,121 @@
+import pytest
+from django.contrib import admin
+from django.contrib.messages import get_messages
+from django.urls import reverse
+
+from backinstock.models import Subscription, SubscriptionStatus
+from tests.factories import BackInStockVariantFactory, SizeFactory, SubscriptionFactory
+
+BACKINSTOCK_MODELS = sorted(
+    (model for model in admin.site._registry if model._meta.app_label == "backinstock"),
+    key=lambda model: model.__name__,
+)
+
+
+def _url(model, view, *args):
+    return reverse(f"admin:backinstock_{model._meta.model_name}_{view}", args=args)
+
+
+@pytest.fixture
+def subscription(db):
+    variant = BackInStockVariantFactory(
+        size=SizeFactory(sku="HD-1-BLK-M"), external_id="12366_SE_00_23400"
+    )
+    return SubscriptionFactory(
+        variant=variant,
+        email="ann@example.com",
+        status=SubscriptionStatus.FAILED,
+        attempts=5,
+        last_error="Klaviyo said 400: invalid profile",
+    )
+
+
+def _changelist_ids(response) -> list[int]:
+    return [record.pk for record in response.context["cl"].result_list]
+
+
+def test_every_backinstock_model_is_registered():
+    assert {model.__name__ for model in BACKINSTOCK_MODELS} == {
+        "BackInStockProduct",
+        "BackInStockVariant",
+        "Subscription",
+    }
+
+
+@pytest.mark.parametrize("model", BACKINSTOCK_MODELS, ids=lambda model: model.__name__)
+def test_the_changelist_links_to_the_model_s_records(admin_client, subscription, model):
+    record = model.objects.first()
+
+    response = admin_client.get(_url(model, "changelist"))
+
+    assert response.status_code == 200
+    assert _url(model, "change", record.pk) in response.content.decode()
+
+
+@pytest.mark.parametrize("model", BACKINSTOCK_MODELS, ids=lambda model: model.__name__)
+def test_the_change_page_shows_the_record_read_only(admin_client, subscription, model):
+    record = model.objects.first()
+
+    response = admin_client.get(_url(model, "change", record.pk))
+
+    assert response.status_code == 200
+    assert str(record) in response.content.decode()
+    assert response.context["adminform"].form.fields == {}
+    assert b'name="_save"' not in response.content
+
+
+@pytest.mark.parametrize("model", BACKINSTOCK_MODELS, ids=lambda model: model.__name__)
+def test_records_cannot_be_added_in_the_admin(admin_client, db, model):
+    response = admin_client.get(_url(model, "add"))
+
+    assert response.status_code == 403
+
+
+def test_the_subscription_list_shows_the_variant_and_a_short_last_error(admin_client, subscription):
+    Subscription.objects.filter(pk=subscription.pk).update(last_error="x" * 500)
+
+    response = admin_client.get(_url(Subscription, "changelist"))
+
+    html = response.content.decode()
+    assert "12366_SE_00_23400" in html
+    assert "x" * 79 + "…" in html
+    assert "x" * 81 not in html
+
+
+@pytest.mark.parametrize("term", ["ann@example", "12366_SE_00_23400"])
+def test_subscriptions_are_found_by_email_or_variant(admin_client, subscription, term):
+    SubscriptionFactory(email="bob@example.org")
+
+    response = admin_client.get(_url(Subscription, "changelist"), {"q": term})
+
+    assert _changelist_ids(response) == [subscription.pk]
+
+
+def test_back_in_stock_variants_are_found_by_size_sku(admin_client, subscription):
+    BackInStockVariantFactory(size=SizeFactory(sku="TE-1-WHT-S"))
+
+    response = admin_client.get(_url(subscription.variant, "changelist"), {"q": "HD-1-BLK-M"})
+
+    assert _changelist_ids(response) == [subscription.variant.pk]
+
+
+def test_the_retry_action_puts_failed_subscriptions_back_to_pending(admin_client, subscription):
+    subscribed = SubscriptionFactory(status=SubscriptionStatus.SUBSCRIBED, attempts=1)
+
+    response = admin_client.post(
+        _url(Subscription, "changelist"),
+        {"action": "retry_failed", "_selected_action": [subscription.pk, subscribed.pk]},
+    )
+
+    assert response.status_code == 302
+    subscription.refresh_from_db()
+    assert (subscription.status, subscription.attempts, subscription.last_error) == (
+        SubscriptionStatus.PENDING,
+        0,
+        "",
+    )
+    subscribed.refresh_from_db()
+    assert (subscribed.status, subscribed.attempts) == (SubscriptionStatus.SUBSCRIBED, 1)
+    shown = [str(message) for message in get_messages(response.wsgi_request)]
+    assert shown[0].startswith("1 failed subscription(s) set back to pending")
+    assert shown[1].startswith("1 selected subscription(s) were not failed")

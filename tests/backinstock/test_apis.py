@@ -1,0 +1,390 @@
+"""The subscribe, list and erase endpoints, held to CONTRACT §3 and §4."""
+
+import json
+import threading
+
+import pytest
+from django.db import connection
+
+from backinstock.hooks import subscription_created
+from backinstock.models import BackInStockProduct, BackInStockVariant, Subscription
+from tests.factories import DisplayItemFactory, SizeFactory
+
+CHECKOUT_URL = "/api/checkout-api/back-in-stock-subscription"
+SHOP_URL = "/api/shop-api/back-in-stock-subscription"
+SHOP_LIST_URL = "/api/shop-api/back-in-stock-subscriptions"
+
+US_NY = {
+    "item": "12366-23400",
+    "shipTo": {"country": "US", "state": "NY"},
+    "email": "ann@example.com",
+}
+SE = {"item": "12366-23400", "shipTo": {"country": "SE"}, "email": "ann@example.com"}
+
+pytestmark = pytest.mark.usefixtures("catalog", "back_in_stock_on")
+
+
+def post(client, body, url=CHECKOUT_URL, **extra):
+    return client.post(url, body, format="json", **extra)
+
+
+def test_a_new_subscription_is_stored_pending_under_its_virtual_product_and_variant(api_client):
+    response = post(api_client, {**US_NY, "email": "  Ann.Lee@Example.COM "})
+
+    assert response.status_code == 201
+    assert response.json() == {"subscribed": True}
+    subscription = Subscription.objects.get()
+    assert subscription.email == "Ann.Lee@example.com"
+    assert subscription.status == "pending"
+    assert subscription.language.code == "en"
+    assert subscription.variant.external_id == "12366_US_NY_23400"
+    assert subscription.variant.product.external_id == "12366_US_NY"
+    assert subscription.variant.size_id == 23400
+
+
+def test_a_country_without_states_gets_00_and_its_own_language(api_client):
+    assert post(api_client, SE).status_code == 201
+
+    subscription = Subscription.objects.get()
+    assert subscription.variant.external_id == "12366_SE_00_23400"
+    assert subscription.variant.product.state is None
+    assert subscription.language.code == "sv"
+
+
+def test_the_language_given_wins_over_the_countrys(api_client):
+    assert post(api_client, {**SE, "language": "en"}).status_code == 201
+    assert Subscription.objects.get().language.code == "en"
+
+
+def test_a_country_without_a_language_falls_back_to_the_store_default(api_client, catalog):
+    catalog.sweden.language = None
+    catalog.sweden.save()
+
+    assert post(api_client, SE).status_code == 201
+    assert Subscription.objects.get().language.code == "en"
+
+
+def test_a_repeat_gets_the_same_answer_and_stores_nothing_new(api_client):
+    first = post(api_client, US_NY)
+    repeat = post(api_client, {**US_NY, "email": "ANN@example.com"})
+
+    assert (repeat.status_code, repeat.json()) == (first.status_code, first.json())
+    assert Subscription.objects.count() == 1
+    assert Subscription.objects.get().email == "ann@example.com"
+
+
+def test_other_locations_and_sizes_reuse_the_virtual_product(api_client, catalog):
+    other_size = SizeFactory(id=23401, variant=catalog.size.variant, name="L")
+    post(api_client, US_NY)
+    post(api_client, {**US_NY, "item": f"12366-{other_size.id}"})
+    post(api_client, SE)
+
+    assert Subscription.objects.count() == 3
+    assert sorted(BackInStockProduct.objects.values_list("external_id", flat=True)) == [
+        "12366_SE_00",
+        "12366_US_NY",
+    ]
+    assert sorted(BackInStockVariant.objects.values_list("external_id", flat=True)) == [
+        "12366_SE_00_23400",
+        "12366_US_NY_23400",
+        "12366_US_NY_23401",
+    ]
+
+
+def test_a_new_subscription_is_announced_after_commit_and_a_repeat_is_not(
+    api_client, django_capture_on_commit_callbacks
+):
+    announced: list[int] = []
+
+    def receiver(sender, subscription_id, **kwargs):
+        announced.append(subscription_id)
+
+    subscription_created.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            post(api_client, US_NY)
+        with django_capture_on_commit_callbacks(execute=True):
+            post(api_client, US_NY)
+    finally:
+        subscription_created.disconnect(receiver)
+
+    assert announced == [Subscription.objects.get().id]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"item": None}, "item", "This field may not be null."),
+        ({"item": "12366"}, "item", "item 12366 not found"),
+        ({"item": "abc-def"}, "item", "item abc-def not found"),
+        ({"item": "12366-99"}, "item", "item 12366-99 not found"),
+        ({"item": "12999-23500"}, "item", "item 12999-23500 not found"),
+        ({"item": "99999-23400"}, "item", "item 99999-23400 not found"),
+        ({"shipTo": None}, "shipTo.country", "shipTo.country is required"),
+        ({"shipTo": "SE"}, "shipTo.country", "shipTo must be an object"),
+        ({"shipTo": {}}, "shipTo.country", "shipTo.country is required"),
+        ({"shipTo": {"country": 46}}, "shipTo.country", "must be a string"),
+        ({"shipTo": {"country": "XX"}}, "shipTo.country", "country XX is not a ship-to country"),
+        ({"shipTo": {"country": "NO"}}, "shipTo.country", "country NO is not a ship-to country"),
+        ({"shipTo": {"country": "US"}}, "shipTo.state", "state is required for country US"),
+        ({"shipTo": {"country": "US", "state": "ZZ"}}, "shipTo.state", "state ZZ not found"),
+        ({"shipTo": {"country": "US", "state": 5}}, "shipTo.state", "must be a string"),
+        ({"shipTo": {"country": "SE", "state": "NY"}}, "shipTo.state", "country SE has no states"),
+        ({"email": ""}, "email", "may not be blank"),
+        ({"email": "not-an-address"}, "email", "email is not a valid address"),
+        ({"email": "ann@"}, "email", "email is not a valid address"),
+        ({"email": "a" * 250 + "@example.com"}, "email", "no more than 254 characters"),
+        ({"language": "xx"}, "language", "language not found"),
+    ],
+)
+def test_each_invalid_field_gets_its_own_error_and_nothing_is_stored(
+    api_client, change, field, message
+):
+    response = post(api_client, {**US_NY, **change})
+
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert list(errors) == [field]
+    assert message in errors[field]
+    assert not Subscription.objects.exists()
+    assert not BackInStockVariant.objects.exists()
+
+
+@pytest.mark.parametrize("missing", ["item", "shipTo", "email"])
+def test_each_required_field_is_reported_when_missing(api_client, missing):
+    body = {key: value for key, value in US_NY.items() if key != missing}
+    errors = post(api_client, body).json()["errors"]
+    assert list(errors) == [missing if missing != "shipTo" else "shipTo.country"]
+
+
+def test_every_bad_field_is_reported_at_once(api_client):
+    response = post(
+        api_client,
+        {"item": "1-2", "shipTo": {"country": "ZZ"}, "email": "nope", "language": "xx"},
+    )
+
+    assert response.status_code == 400
+    assert set(response.json()["errors"]) == {"item", "shipTo.country", "email", "language"}
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        ('{"item": ', "application/json", 400),
+        ("[1, 2]", "application/json", 400),
+        ('"a string"', "application/json", 400),
+        ("", "application/json", 400),
+        ("item=12366-23400", "application/x-www-form-urlencoded", 415),
+        ("hello", "text/plain", 415),
+        ("[" * 3000 + "]" * 3000, "application/json", 400),
+        (json.dumps({**US_NY, "padding": "x" * 20_000}), "application/json", 413),
+    ],
+    ids=["truncated", "array", "string", "empty", "form", "text", "deeply-nested", "oversized"],
+)
+def test_malformed_requests_get_a_4xx_with_errors_never_a_5xx(
+    api_client, body, content_type, status
+):
+    response = api_client.post(CHECKOUT_URL, body, content_type=content_type)
+
+    assert response.status_code == status
+    assert set(response.json()) == {"errors"}
+    assert not Subscription.objects.exists()
+
+
+def test_subscribing_is_refused_while_back_in_stock_is_off(api_client, back_in_stock_on):
+    back_in_stock_on.back_in_stock_enabled = False
+    back_in_stock_on.save()
+
+    response = post(api_client, US_NY)
+
+    assert response.status_code == 403
+    assert list(response.json()["errors"]) == ["backInStock"]
+    assert not Subscription.objects.exists()
+    assert not BackInStockProduct.objects.exists()
+
+
+@pytest.mark.parametrize("extra_display_items", [0, 150])
+def test_a_subscription_costs_a_fixed_number_of_queries_whatever_the_catalog_size(
+    api_client, catalog, django_assert_max_num_queries, extra_display_items
+):
+    for _ in range(extra_display_items):
+        SizeFactory(variant=DisplayItemFactory().variant)
+
+    # The worst case (a new virtual product, variant and subscription) costs 12 queries and a
+    # repeat 10, as the README states; the test's own transaction adds a savepoint's 2.
+    with django_assert_max_num_queries(12 + 2):
+        assert post(api_client, US_NY).status_code == 201
+    with django_assert_max_num_queries(10 + 2):
+        assert post(api_client, US_NY).status_code == 201
+
+
+def test_the_checkout_api_allows_browsers_only_from_configured_origins(api_client, settings):
+    settings.CORS_ALLOWED_ORIGINS = ["https://shop.example.com"]
+
+    allowed = post(api_client, US_NY, HTTP_ORIGIN="https://shop.example.com")
+    other = post(api_client, SE, HTTP_ORIGIN="https://evil.example.net")
+    preflight = api_client.options(
+        CHECKOUT_URL,
+        HTTP_ORIGIN="https://shop.example.com",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="content-type",
+    )
+
+    assert allowed["Access-Control-Allow-Origin"] == "https://shop.example.com"
+    assert "Access-Control-Allow-Origin" not in other
+    assert preflight.status_code == 200
+    assert preflight["Access-Control-Allow-Origin"] == "https://shop.example.com"
+
+
+# --- Shop API -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def shop_key(settings) -> str:
+    settings.SHOP_API_KEY = "shop-secret-key"
+    return "shop-secret-key"
+
+
+@pytest.mark.parametrize(
+    ("configured", "header", "status"),
+    [
+        ("", "anything", 403),
+        ("shop-secret-key", None, 403),
+        ("shop-secret-key", "wrong-key", 403),
+        ("shop-secret-key", "shop-secret-key-and-more", 403),
+        ("shop-secret-key", "shop-secret-key", 201),
+    ],
+    ids=["closed", "missing", "wrong", "longer", "right"],
+)
+def test_the_shop_api_needs_the_configured_key(api_client, settings, configured, header, status):
+    settings.SHOP_API_KEY = configured
+    headers = {"HTTP_API_AUTHORIZATION": header} if header is not None else {}
+
+    response = post(api_client, US_NY, url=SHOP_URL, **headers)
+
+    assert response.status_code == status
+    assert Subscription.objects.count() == (1 if status == 201 else 0)
+    if status != 201:
+        assert list(response.json()["errors"]) == ["authorization"]
+        assert "shop-secret-key" not in response.content.decode()
+
+
+def test_the_shop_api_validates_like_the_checkout_api(api_client, shop_key):
+    response = post(
+        api_client, {**US_NY, "item": "12366-99"}, url=SHOP_URL, HTTP_API_AUTHORIZATION=shop_key
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"errors": {"item": "item 12366-99 not found"}}
+
+
+def test_the_shop_api_lists_an_addresss_subscriptions_case_insensitively(api_client, shop_key):
+    post(api_client, US_NY)
+    post(api_client, {**SE, "email": "ANN@EXAMPLE.com", "language": "en"})
+    post(api_client, {**SE, "email": "bob@example.com"})
+
+    response = api_client.get(
+        SHOP_LIST_URL, {"email": "Ann@Example.com"}, HTTP_API_AUTHORIZATION=shop_key
+    )
+
+    assert response.status_code == 200
+    subscriptions = response.json()["subscriptions"]
+    assert [{k: v for k, v in s.items() if k != "createdAt"} for s in subscriptions] == [
+        {
+            "item": "12366-23400",
+            "product": "12366_US_NY",
+            "variant": "12366_US_NY_23400",
+            "shipTo": {"country": "US", "state": "NY"},
+            "email": "ann@example.com",
+            "language": "en",
+            "status": "pending",
+        },
+        {
+            "item": "12366-23400",
+            "product": "12366_SE_00",
+            "variant": "12366_SE_00_23400",
+            "shipTo": {"country": "SE"},
+            "email": "ANN@example.com",
+            "language": "en",
+            "status": "pending",
+        },
+    ]
+    assert all(s["createdAt"].endswith("Z") or "+" in s["createdAt"] for s in subscriptions)
+
+
+def test_the_shop_api_erases_every_subscription_of_an_address_and_nothing_else(
+    api_client, shop_key
+):
+    post(api_client, US_NY)
+    post(api_client, SE)
+    post(api_client, {**SE, "email": "bob@example.com"})
+
+    response = api_client.delete(
+        f"{SHOP_LIST_URL}?email=ANN@example.com", HTTP_API_AUTHORIZATION=shop_key
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {"deleted": 2}
+    assert list(Subscription.objects.values_list("email", flat=True)) == ["bob@example.com"]
+
+
+@pytest.mark.parametrize("method", ["get", "delete"])
+def test_listing_and_erasing_need_an_email_and_the_key(api_client, shop_key, method):
+    without_email = getattr(api_client, method)(SHOP_LIST_URL, HTTP_API_AUTHORIZATION=shop_key)
+    without_key = getattr(api_client, method)(f"{SHOP_LIST_URL}?email=ann@example.com")
+
+    assert without_email.status_code == 400
+    assert list(without_email.json()["errors"]) == ["email"]
+    assert without_key.status_code == 403
+
+
+# --- Concurrency (PostgreSQL) ---------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_identical_requests_create_one_subscription(catalog, back_in_stock_on):
+    from rest_framework.test import APIClient
+
+    threads_count = 8
+    barrier = threading.Barrier(threads_count)
+    statuses: list[int] = []
+
+    def subscribe(index: int) -> None:
+        client = APIClient()
+        barrier.wait()
+        try:
+            email = "ann@example.com" if index % 2 else "ANN@example.com"
+            statuses.append(post(client, {**US_NY, "email": email}).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=subscribe, args=(i,)) for i in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert statuses == [201] * threads_count
+    assert Subscription.objects.count() == 1
+    assert BackInStockProduct.objects.count() == 1
+    assert BackInStockVariant.objects.count() == 1
+
+
+def test_the_request_path_makes_no_dns_lookup_and_no_outside_connection(api_client, monkeypatch):
+    import socket
+
+    looked_up: list[str] = []
+    real_getaddrinfo = socket.getaddrinfo
+
+    def guarded_getaddrinfo(host, *args, **kwargs):
+        if host not in {"127.0.0.1", "localhost", "::1"}:
+            looked_up.append(host)
+            raise OSError("no network in the request path")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
+
+    response = post(api_client, {**US_NY, "email": "ann@mail.example.org"})
+
+    assert response.status_code == 201
+    assert looked_up == []

@@ -1,0 +1,85 @@
+"""End to end: a real Celery worker, PostgreSQL, Redis and the Klaviyo sandbox."""
+
+import json
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from klaviyo_sync.models import IntegrationSettings
+from tests.worker import broker_purge, running_worker, wait_until
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+ITEM = {
+    "item": "12366-23400",
+    "shipTo": {"country": "US", "state": "NY"},
+    "email": "ann@example.com",
+    "language": "sv",
+}
+
+
+def completed_sync() -> bool:
+    connection.close()  # see the worker's commits
+    return IntegrationSettings.objects.filter(first_full_sync_completed_at__isnull=False).exists()
+
+
+def test_a_storefront_post_travels_to_a_klaviyo_back_in_stock_subscription(
+    sandbox, demo_catalog, api_client, settings, tmp_path
+):
+    settings.SHOP_API_KEY = "shop-key"
+    settings.INTEGRATION_API_TOKEN = "erp-token"
+    broker_purge()
+    with running_worker(log_path=tmp_path / "worker.log"):
+        # Switching catalog sync on syncs the demo catalog...
+        call_command("klaviyo", "configure", "--catalog-sync", "on")
+        wait_until(completed_sync, timeout=60, message="the initial full sync did not complete")
+        assert {"12366", "12367", "12400", "12500"} <= set(sandbox.snapshot()["items"])
+
+        # ...after which back in stock can be switched on,
+        call_command("klaviyo", "configure", "--back-in-stock", "on")
+        response = api_client.post(
+            "/api/checkout-api/back-in-stock-subscription", ITEM, format="json"
+        )
+        assert response.status_code == 201
+
+        # and the subscription ends in Klaviyo on the right variant.
+        wait_until(
+            lambda: sandbox.snapshot()["back_in_stock_subscriptions"],
+            timeout=30,
+            message="no back-in-stock subscription reached the sandbox",
+        )
+        state = sandbox.snapshot()
+        [event] = state["back_in_stock_subscriptions"]
+        assert event["email"] == "ann@example.com"
+        assert event["variant_id"] == "$custom:::$default:::12366_US_NY_23400"
+        variant = state["variants"]["12366_US_NY_23400"]
+        assert "12366_US_NY" in json.dumps(variant)
+        assert "backinstock" in json.dumps(state["items"]["12366_US_NY"])
+        assert state["profiles"]["ann@example.com"]["properties"] == {
+            "Language": "sv",
+            "Currency": "USD",
+        }
+
+        def shop_api_status() -> str:
+            listed = api_client.get(
+                "/api/shop-api/back-in-stock-subscriptions",
+                {"email": "ann@example.com"},
+                HTTP_API_AUTHORIZATION="shop-key",
+            ).json()["subscriptions"]
+            return listed[0]["status"]
+
+        wait_until(lambda: shop_api_status() == "subscribed", timeout=15)
+
+        # A restock through the Integration API reaches the variant's stock figure.
+        api_client.post(
+            "/api/integration-api/stock",
+            {"stock": [{"sku": "HD-1-BLK-M", "warehouse": "New Jersey", "physical": 40}]},
+            format="json",
+            HTTP_AUTHORIZATION="Bearer erp-token",
+        )
+        wait_until(
+            lambda: sandbox.snapshot()["variants"]["12366_US_NY_23400"]["inventory_quantity"] == 40,
+            timeout=30,
+            message="the restock did not reach Klaviyo",
+        )
