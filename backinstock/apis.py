@@ -37,6 +37,25 @@ class ShipToSerializer(serializers.Serializer[Any]):
     )
 
 
+MAX_LOCATION_CODE_LENGTH = 10
+
+
+def _location_code(value: Any, name: str, errors: dict[str, str], *, required: bool) -> str | None:
+    """A country or state code, trimmed and upper-cased; problems go into ``errors``."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            errors[name] = f"shipTo.{name} is required"
+        return None
+    if not isinstance(value, str):
+        errors[name] = f"shipTo.{name} must be a string"
+        return None
+    code = value.strip().upper()
+    if len(code) > MAX_LOCATION_CODE_LENGTH or not code.isprintable():
+        errors[name] = f"shipTo.{name} is not a valid code"
+        return None
+    return code
+
+
 @extend_schema_field(ShipToSerializer)
 class ShipToField(serializers.Field[ShipTo, ShipTo, dict[str, Any], Any]):
     """``shipTo``: its errors are reported as ``shipTo.country`` and ``shipTo.state``."""
@@ -51,20 +70,12 @@ class ShipToField(serializers.Field[ShipTo, ShipTo, dict[str, Any], Any]):
             raise serializers.ValidationError(
                 {"country": 'shipTo must be an object such as {"country": "SE"}'}
             )
-        country, state = data.get("country"), data.get("state")
-        errors = {}
-        if country is None:
-            errors["country"] = "shipTo.country is required"
-        elif not isinstance(country, str):
-            errors["country"] = "shipTo.country must be a string"
-        elif not country.strip():
-            errors["country"] = "shipTo.country is required"
-        if state is not None and not isinstance(state, str):
-            errors["state"] = "shipTo.state must be a string"
-        if errors or not isinstance(country, str):
+        errors: dict[str, str] = {}
+        country = _location_code(data.get("country"), "country", errors, required=True)
+        state = _location_code(data.get("state"), "state", errors, required=False)
+        if errors or country is None:
             raise serializers.ValidationError(errors)
-        state_code = state.strip().upper() if isinstance(state, str) else ""
-        return ShipTo(country=country.strip().upper(), state=state_code or None)
+        return ShipTo(country=country, state=state)
 
     def to_representation(self, value: ShipTo) -> dict[str, Any]:
         return {"country": value.country, **({"state": value.state} if value.state else {})}

@@ -18,10 +18,11 @@ WRITE_BATCH = 1000
 
 
 class _EqualsAny(Lookup):
-    """``column = ANY(%s)`` with the values as one array parameter.
+    """``column = ANY(%s)`` with the values as one array parameter, on PostgreSQL.
 
     ``column IN (%s, %s, ...)`` with thousands of values costs more in the driver's query
-    building than in PostgreSQL; one array parameter does not grow the SQL text.
+    building than in PostgreSQL; one array parameter does not grow the SQL text. Other
+    databases (SQLite in the demo) have no arrays and get the plain ``IN``.
     """
 
     lookup_name = "equals_any"
@@ -29,6 +30,12 @@ class _EqualsAny(Lookup):
 
     def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> tuple[str, Any]:
         lhs, lhs_params = self.process_lhs(compiler, connection)
+        if connection.vendor != "postgresql":
+            values = list(self.rhs)
+            if not values:
+                return "1 = 0", []
+            placeholders = ", ".join(["%s"] * len(values))
+            return f"{lhs} IN ({placeholders})", [*lhs_params, *values]
         rhs, rhs_params = self.process_rhs(compiler, connection)
         return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
 

@@ -124,6 +124,8 @@ def test_a_new_subscription_is_announced_after_commit_and_a_repeat_is_not(
         ({"shipTo": "SE"}, "shipTo.country", "shipTo must be an object"),
         ({"shipTo": {}}, "shipTo.country", "shipTo.country is required"),
         ({"shipTo": {"country": 46}}, "shipTo.country", "must be a string"),
+        ({"shipTo": {"country": "S\x00"}}, "shipTo.country", "not a valid code"),
+        ({"shipTo": {"country": "S" * 500}}, "shipTo.country", "not a valid code"),
         ({"shipTo": {"country": "XX"}}, "shipTo.country", "country XX is not a ship-to country"),
         ({"shipTo": {"country": "NO"}}, "shipTo.country", "country NO is not a ship-to country"),
         ({"shipTo": {"country": "US"}}, "shipTo.state", "state is required for country US"),

@@ -1,0 +1,124 @@
+"""``make demo``: the whole product on one machine with no servers to install.
+
+Starts the Klaviyo sandbox, prepares a SQLite database with the demo catalog, syncs the catalog
+to the sandbox and switches back in stock on, then runs the web server and a Celery worker with
+beat (embedded file-system broker) until Ctrl-C, which stops them all.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+WEB_PORT = int(os.environ.get("DEMO_WEB_PORT", "8000"))
+SANDBOX_PORT = int(os.environ.get("DEMO_SANDBOX_PORT", "8100"))
+
+ENVIRONMENT = {
+    **os.environ,
+    "DJANGO_SETTINGS_MODULE": "config.settings.local",
+    "KLAVIYO_API_URL": f"http://127.0.0.1:{SANDBOX_PORT}",
+    "KLAVIYO_API_KEY": os.environ.get("KLAVIYO_API_KEY", "pk_demo_sandbox"),
+    "SHOP_API_KEY": os.environ.get("SHOP_API_KEY", "demo-shop-key"),
+    "INTEGRATION_API_TOKEN": os.environ.get("INTEGRATION_API_TOKEN", "demo-integration-token"),
+    "CHECKOUT_API_ALLOWED_ORIGINS": f"http://127.0.0.1:{WEB_PORT},http://localhost:{WEB_PORT}",
+    "PYTHONUNBUFFERED": "1",
+}
+
+
+def manage(*args: str) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=ENVIRONMENT, check=True)
+
+
+def start(name: str, *command: str) -> subprocess.Popen[bytes]:
+    print(f"--> starting {name}: {' '.join(command)}", flush=True)
+    return subprocess.Popen(command, cwd=ROOT, env=ENVIRONMENT, start_new_session=True)
+
+
+def wait_for(url: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310  (our own local URL)
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {seconds} s")
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def main() -> int:
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        processes.append(
+            start(
+                "Klaviyo sandbox",
+                PYTHON, "-m", "klaviyo_sync.sandbox", "--port", str(SANDBOX_PORT),
+                "--rate-limits", "real",
+            )
+        )
+        wait_for(f"http://127.0.0.1:{SANDBOX_PORT}/")
+        manage("migrate", "--noinput", "-v", "0")
+        manage("import_catalog", "shop/catalogs/demo.json", "--no-progress")
+        manage("demo_admin")
+        manage("klaviyo", "sync-catalog", "--full", "--wait")
+        manage("klaviyo", "configure", "--catalog-sync", "on", "--back-in-stock", "on")
+        (ROOT / "var").mkdir(exist_ok=True)
+        processes.append(
+            start(
+                "Celery worker with beat",
+                PYTHON, "-m", "celery", "-A", "config", "worker", "--beat", "-l", "info",
+                "--concurrency", "1", "--schedule", str(ROOT / "var" / "celerybeat-schedule"),
+            )
+        )
+        processes.append(
+            start(
+                "web", PYTHON, "manage.py", "runserver", "--noreload", f"127.0.0.1:{WEB_PORT}"
+            )
+        )
+        wait_for(f"http://127.0.0.1:{WEB_PORT}/api/schema")
+        print(
+            f"""
+Demo running. Ctrl-C stops everything.
+  Storefront API docs  http://127.0.0.1:{WEB_PORT}/api/docs
+  Admin                http://127.0.0.1:{WEB_PORT}/admin/   (admin / admin)
+  Klaviyo sandbox      http://127.0.0.1:{SANDBOX_PORT}/   (catalog, back-in-stock report)
+Subscribe:
+  curl -X POST http://127.0.0.1:{WEB_PORT}/api/checkout-api/back-in-stock-subscription \\
+    -H 'Content-Type: application/json' \\
+    -d '{{"item": "12366-23400", "shipTo": {{"country": "SE"}}, "email": "ann@example.com"}}'
+Restock (then watch the variant's stock figure in the sandbox):
+  curl -X POST http://127.0.0.1:{WEB_PORT}/api/integration-api/stock \\
+    -H 'Authorization: Bearer demo-integration-token' -H 'Content-Type: application/json' \\
+    -d '{{"stock": [{{"sku": "HD-1-BLK-M", "warehouse": "Stockholm", "physical": 40}}]}}'
+""",
+            flush=True,
+        )
+        while all(process.poll() is None for process in processes):
+            time.sleep(0.5)
+        print("a demo process stopped; stopping the others", flush=True)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop(processes)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
