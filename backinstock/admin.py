@@ -11,7 +11,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.text import Truncator
 
-from backinstock.models import BackInStockProduct, BackInStockVariant, Subscription
+from backinstock.models import BackInStockProduct, BackInStockVariant, ErasureRecord, Subscription
 from backinstock.services import subscriptions_retry
 
 LAST_ERROR_SHORT_LENGTH = 80
@@ -78,7 +78,7 @@ class BackInStockVariantAdmin(_ReadOnlyAdmin):
 
 @admin.register(Subscription)
 class SubscriptionAdmin(_ReadOnlyAdmin):
-    list_display = (
+    list_display: tuple[str, ...] = (
         "email",
         "variant_external_id",
         "language",
@@ -126,3 +126,26 @@ class SubscriptionAdmin(_ReadOnlyAdmin):
                 messages.WARNING,
             )
         return None
+
+
+@admin.register(ErasureRecord)
+class ErasureRecordAdmin(_ReadOnlyAdmin):
+    """The audit of erasures: when, how many, who asked, and what Klaviyo answered."""
+
+    list_display = (
+        "created_at",
+        "source",
+        "subscriptions_deleted",
+        "klaviyo_deletion_requested",
+        "klaviyo_deletion_result",
+    )
+    list_filter = ("source", "klaviyo_deletion_requested")
+    search_fields = ("email_hash",)
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

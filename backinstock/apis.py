@@ -224,4 +224,5 @@ class ShopSubscriptionsApi(APIView):
     )
     def delete(self, request: Request) -> Response:
         email = _validated(EmailQuerySerializer, request.query_params.dict())["email"]
-        return Response({"deleted": services.subscriptions_erase(email=email)})
+        erased = services.subscriptions_erase(email=email, source="shop-api")
+        return Response({"deleted": erased.deleted})

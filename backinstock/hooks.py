@@ -1,8 +1,8 @@
 """What ``backinstock`` announces (``klaviyo_sync`` listens; this app does not know it).
 
-- ``subscription_created(sender, subscription_id: int)``: a new subscription was stored as
-  ``pending``. Sent after commit. Listeners queue the push; if they miss it, the periodic sweep
-  of pending rows still finds it.
+- ``subscription_pending(sender, subscription_id: int)``: a subscription was stored, asked for
+  again, or put back to ``pending`` by an operator. Sent after commit. Listeners queue the
+  push; if they miss it, the periodic sweep of pending rows still finds it.
 """
 
 from django.db import transaction
@@ -10,10 +10,10 @@ from django.dispatch import Signal
 
 from shop.hooks import send_logging_failures
 
-subscription_created = Signal()
+subscription_pending = Signal()
 
 
-def announce_subscription_created(*, subscription_id: int) -> None:
+def announce_subscription_pending(*, subscription_id: int) -> None:
     transaction.on_commit(
-        lambda: send_logging_failures(subscription_created, subscription_id=subscription_id)
+        lambda: send_logging_failures(subscription_pending, subscription_id=subscription_id)
     )

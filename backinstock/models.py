@@ -6,6 +6,8 @@ state) and one variant per size of it, each carrying the availability for that l
 (ARCHITECTURE.md).
 """
 
+import hashlib
+
 from django.db import models
 from django.db.models.functions import Lower
 
@@ -117,3 +119,29 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} → {self.variant_id and self.variant.external_id}"
+
+
+class ErasureRecord(models.Model):
+    """The audit of one erasure of a person's subscriptions (Shop API, command or admin).
+
+    The address itself is gone with its subscriptions; a SHA-256 of its matching form (trimmed,
+    lower-cased) lets an operator confirm a request was carried out without keeping it.
+    """
+
+    email_hash = models.CharField(max_length=64, db_index=True)
+    subscriptions_deleted = models.PositiveIntegerField()
+    source = models.CharField(max_length=20, help_text="shop-api, command or admin")
+    klaviyo_deletion_requested = models.BooleanField(default=False)
+    klaviyo_deletion_result = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "erasure"
+
+    def __str__(self) -> str:
+        return f"erasure {self.created_at:%Y-%m-%d %H:%M} ({self.source})"
+
+    @staticmethod
+    def hash_of(match_key: str) -> str:
+        return hashlib.sha256(match_key.encode()).hexdigest()

@@ -3,36 +3,55 @@
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from backinstock.emails import email_is_valid, email_match_key, email_normalize
-from backinstock.hooks import announce_subscription_created
+from backinstock.hooks import announce_subscription_pending
 from backinstock.models import (
     BackInStockProduct,
     BackInStockVariant,
+    ErasureRecord,
     Subscription,
+    SubscriptionStatus,
     product_external_id,
     variant_external_id,
 )
 from config.api.errors import FeatureDisabled, InvalidInput
 from shop import selectors as shop_selectors
-from shop.models import Country, Language, Size, State
 
 
 @dataclass(frozen=True)
 class SubscriptionCreateResult:
-    subscription: Subscription
+    subscription_id: int
     created: bool
 
 
 @dataclass(frozen=True)
 class _Resolved:
-    size: Size
-    country: Country
-    state: State | None
-    language: Language
+    """A request checked against the catalog: the ids it stands for."""
+
+    display_item_id: int
+    size_id: int
+    country_id: int
+    country_code: str
+    state_id: int | None
+    state_code: str | None
+    language_id: int
     email: str
+
+    def variant_external_id(self) -> str:
+        return variant_external_id(
+            product_external_id=self.product_external_id(), size_id=self.size_id
+        )
+
+    def product_external_id(self) -> str:
+        return product_external_id(
+            display_item_id=self.display_item_id,
+            country_code=self.country_code,
+            state_code=self.state_code,
+        )
 
 
 def back_in_stock_is_enabled() -> bool:
@@ -51,25 +70,30 @@ def _parse_item(item: str) -> tuple[int, int] | None:
 def _resolve(
     *, item: str, country_code: str, state_code: str | None, email: str, language_code: str | None
 ) -> _Resolved:
-    """Checks every field against the catalog; raises one error naming every bad field."""
+    """Checks every field against the catalog; raises one error naming every bad field.
+
+    The catalog is asked once (``storefront_lookup``), whatever the request names.
+    """
     errors: dict[str, str] = {}
 
     ids = _parse_item(item)
-    size = shop_selectors.size_get_for_item(display_item_id=ids[0], size_id=ids[1]) if ids else None
-    if size is None:
+    found = shop_selectors.storefront_lookup(
+        display_item_id=ids[0] if ids else None,
+        size_id=ids[1] if ids else None,
+        country_code=country_code,
+        state_code=state_code or None,
+        language_code=language_code or None,
+    )
+    if not found.item_found:
         errors["item"] = f"item {item} not found"
 
-    country = shop_selectors.ship_to_country_get(code=country_code)
-    state = None
-    if country is None:
+    if found.country_id is None:
         errors["shipTo.country"] = f"country {country_code} is not a ship-to country"
-    elif country.has_states:  # type: ignore[attr-defined]
+    elif found.country_has_states:
         if not state_code:
             errors["shipTo.state"] = f"state is required for country {country_code}"
-        else:
-            state = shop_selectors.state_get(country=country, code=state_code)
-            if state is None:
-                errors["shipTo.state"] = f"state {state_code} not found in country {country_code}"
+        elif found.state_id is None:
+            errors["shipTo.state"] = f"state {state_code} not found in country {country_code}"
     elif state_code:
         errors["shipTo.state"] = f"country {country_code} has no states"
 
@@ -79,57 +103,153 @@ def _resolve(
     elif not email_is_valid(normalized_email):
         errors["email"] = "email is not a valid address"
 
-    language: Language | None
+    language_id: int | None
     if language_code:
-        language = shop_selectors.language_get(code=language_code)
-        if language is None:
+        language_id = found.language_id
+        if language_id is None:
             errors["language"] = "language not found"
-    elif country is not None and country.language is not None:
-        language = country.language
+    elif found.country_language_id is not None:
+        language_id = found.country_language_id
     else:
-        language = shop_selectors.language_default()
-        if language is None and "shipTo.country" not in errors:
+        language_id = found.default_language_id
+        if language_id is None and "shipTo.country" not in errors:
             errors["language"] = "no language is configured for this store"
 
     if errors:
         raise InvalidInput(errors)
-    assert size is not None and country is not None and language is not None
+    assert ids is not None and found.country_id is not None and language_id is not None
     return _Resolved(
-        size=size, country=country, state=state, language=language, email=normalized_email
+        display_item_id=ids[0],
+        size_id=ids[1],
+        country_id=found.country_id,
+        country_code=country_code,
+        state_id=found.state_id,
+        state_code=state_code if found.state_id is not None else None,
+        language_id=language_id,
+        email=normalized_email,
     )
 
 
-def _variant_get_or_create(*, resolved: _Resolved) -> BackInStockVariant:
-    display_item_id = resolved.size.variant.display_item.id
-    product_id = product_external_id(
-        display_item_id=display_item_id,
-        country_code=resolved.country.code,
-        state_code=resolved.state.code if resolved.state else None,
-    )
-    variant_id = variant_external_id(product_external_id=product_id, size_id=resolved.size.id)
-    # The usual case, a variant someone already asked for, costs one query.
-    variant = BackInStockVariant.objects.filter(external_id=variant_id).first()
-    if variant is not None:
-        return variant
-    # First request for this location and size. Insert-if-absent, then read: concurrent first
-    # requests both succeed and agree, because external ids are unique.
+def _variant_create(*, resolved: _Resolved) -> None:
+    """Create the back-in-stock product and variant of the first request for them.
+
+    Insert-if-absent, then read: concurrent first requests both succeed and agree, because
+    external ids are unique. No transaction needed: each step is idempotent, and a variant
+    left without its subscription (a crash in between) is what a later request needs anyway.
+    """
+    product_id = resolved.product_external_id()
     BackInStockProduct.objects.bulk_create(
         [
             BackInStockProduct(
                 external_id=product_id,
-                display_item_id=display_item_id,
-                country=resolved.country,
-                state=resolved.state,
+                display_item_id=resolved.display_item_id,
+                country_id=resolved.country_id,
+                state_id=resolved.state_id,
             )
         ],
         ignore_conflicts=True,
     )
     product = BackInStockProduct.objects.get(external_id=product_id)
     BackInStockVariant.objects.bulk_create(
-        [BackInStockVariant(external_id=variant_id, product=product, size=resolved.size)],
+        [
+            BackInStockVariant(
+                external_id=resolved.variant_external_id(),
+                product=product,
+                size_id=resolved.size_id,
+            )
+        ],
         ignore_conflicts=True,
     )
-    return BackInStockVariant.objects.get(external_id=variant_id)
+
+
+def _subscription_insert(*, resolved: _Resolved) -> tuple[int, bool] | None:
+    """Insert the subscription unless it exists; (id, whether it was new), None if no variant.
+
+    One statement does the usual request: find the back-in-stock variant by its external id,
+    ``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` against the unique index on
+    (lower(email), variant), and read the existing row's id for a repeat. Race-free, no
+    savepoint, and outside a transaction it commits by itself, so neither a new nor a repeated
+    subscription pays for BEGIN/COMMIT round trips; both cost the same. Django's bulk_create
+    cannot return the id of a row it may skip, hence the SQL.
+    """
+    if connection.vendor != "postgresql":
+        return _subscription_insert_portable(resolved=resolved)
+    subscriptions, variants = Subscription._meta.db_table, BackInStockVariant._meta.db_table
+    now = timezone.now()
+    match_key = email_match_key(resolved.email)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH variant AS (SELECT id FROM {variants} WHERE external_id = %(variant)s),
+            inserted AS (
+                INSERT INTO {subscriptions} (variant_id, email, language_id, status, attempts,
+                                             last_error, created_at, updated_at)
+                SELECT id, %(email)s, %(language_id)s, %(status)s, 0, '', %(now)s, %(now)s
+                FROM variant
+                ON CONFLICT DO NOTHING
+                RETURNING id
+            )
+            SELECT
+                (SELECT id FROM variant),
+                (SELECT id FROM inserted),
+                (SELECT s.id FROM {subscriptions} s
+                 WHERE s.variant_id = (SELECT id FROM variant) AND lower(s.email) = %(match_key)s)
+            """,  # noqa: S608  (table names from the models, values as parameters)
+            {
+                "variant": resolved.variant_external_id(),
+                "email": resolved.email,
+                "language_id": resolved.language_id,
+                "status": SubscriptionStatus.PENDING,
+                "now": now,
+                "match_key": match_key,
+            },
+        )
+        row = cursor.fetchone()
+    assert row is not None
+    variant_id, inserted_id, existing_id = row
+    if variant_id is None:
+        return None
+    if inserted_id is not None:
+        return int(inserted_id), True
+    if existing_id is None:
+        # Inserted by a request that committed after this statement's snapshot was taken (ON
+        # CONFLICT waited for it): visible to a new statement.
+        existing = Subscription.objects.filter(variant_id=variant_id, email__lower=match_key)
+        existing_id = existing.values_list("id", flat=True).get()
+    return int(existing_id), False
+
+
+def _subscription_insert_portable(*, resolved: _Resolved) -> tuple[int, bool] | None:
+    """``_subscription_insert`` for databases without data-modifying CTEs (SQLite, the demo)."""
+    variant_id = (
+        BackInStockVariant.objects.filter(external_id=resolved.variant_external_id())
+        .values_list("id", flat=True)
+        .first()
+    )
+    if variant_id is None:
+        return None
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Subscription._meta.db_table} (variant_id, email, language_id, status,"  # noqa: S608
+            " attempts, last_error, created_at, updated_at)"
+            " VALUES (%s, %s, %s, %s, 0, '', %s, %s) ON CONFLICT DO NOTHING RETURNING id",
+            [
+                variant_id,
+                resolved.email,
+                resolved.language_id,
+                SubscriptionStatus.PENDING,
+                now,
+                now,
+            ],
+        )
+        row = cursor.fetchone()
+    if row is not None:
+        return int(row[0]), True
+    existing = Subscription.objects.filter(
+        variant_id=variant_id, email__lower=email_match_key(resolved.email)
+    ).values_list("id", flat=True)
+    return int(existing.get()), False
 
 
 def subscription_create(
@@ -139,8 +259,10 @@ def subscription_create(
 
     Creates the virtual back-in-stock product and variant on first need. A repeat (same address,
     case-insensitively, and same variant) finds the existing subscription and changes nothing;
-    the database's unique constraint makes concurrent identical requests create one row. Nothing
-    here calls Klaviyo: ``subscription_created`` is announced after commit for the worker.
+    the database's unique constraint makes concurrent identical requests create one row. A new
+    and a repeated subscription do the same work, down to announcing ``subscription_pending``
+    after commit (for a repeat, the worker finds nothing left to do), so that neither the answer
+    nor its timing tells whether the address was already subscribed. Nothing here calls Klaviyo.
     """
     if not back_in_stock_is_enabled():
         raise FeatureDisabled(
@@ -153,41 +275,60 @@ def subscription_create(
         email=email,
         language_code=language_code,
     )
+    inserted = _subscription_insert(resolved=resolved)
+    if inserted is None:  # the first request for this location and size
+        _variant_create(resolved=resolved)
+        inserted = _subscription_insert(resolved=resolved)
+        if inserted is None:
+            raise RuntimeError(f"back-in-stock variant {resolved.variant_external_id()} vanished")
+    subscription_id, created = inserted
+    announce_subscription_pending(subscription_id=subscription_id)
+    return SubscriptionCreateResult(subscription_id=subscription_id, created=created)
+
+
+@dataclass(frozen=True)
+class ErasureResult:
+    deleted: int
+    record: ErasureRecord
+
+
+def subscriptions_erase(*, email: str, source: str) -> ErasureResult:
+    """Delete every subscription of an address (matched case-insensitively), and audit it.
+
+    The audit record keeps a hash of the address, never the address itself, with how many
+    subscriptions were erased and who asked (``source``: the Shop API, a command, the admin).
+    """
     with transaction.atomic():
-        variant = _variant_get_or_create(resolved=resolved)
-        try:
-            with transaction.atomic():
-                subscription = Subscription.objects.create(
-                    variant=variant, email=resolved.email, language=resolved.language
-                )
-        except IntegrityError:
-            existing = Subscription.objects.get(
-                variant=variant, email__lower=email_match_key(resolved.email)
-            )
-            return SubscriptionCreateResult(subscription=existing, created=False)
-        announce_subscription_created(subscription_id=subscription.id)
-    return SubscriptionCreateResult(subscription=subscription, created=True)
-
-
-def subscriptions_erase(*, email: str) -> int:
-    """Delete every subscription of an address (matched case-insensitively); returns how many."""
-    deleted, _ = Subscription.objects.filter(email__lower=email_match_key(email)).delete()
-    return deleted
+        deleted, _ = Subscription.objects.filter(email__lower=email_match_key(email)).delete()
+        record = ErasureRecord.objects.create(
+            email_hash=ErasureRecord.hash_of(email_match_key(email)),
+            subscriptions_deleted=deleted,
+            source=source,
+        )
+    return ErasureResult(deleted=deleted, record=record)
 
 
 def subscriptions_retry(*, subscription_ids: list[int]) -> int:
     """Put these subscriptions back to ``pending`` if they ``failed``; returns how many.
 
     The operator's retry (CONTRACT §4: failed is visible and retryable in the admin). Attempts
-    and the last error are cleared so the push starts afresh; the periodic sweep of pending rows
-    and the worker pick them up. Subscriptions in any other state are left alone.
+    and the last error are cleared and each is announced as pending, so the worker pushes it
+    again at once (and the periodic sweep would find it anyway). Steps Klaviyo already accepted
+    are not repeated. Subscriptions in any other state are left alone.
     """
-    from django.utils import timezone
-
-    from backinstock.models import SubscriptionStatus
-
-    return Subscription.objects.filter(
-        id__in=subscription_ids, status=SubscriptionStatus.FAILED
-    ).update(
-        status=SubscriptionStatus.PENDING, attempts=0, last_error="", updated_at=timezone.now()
-    )
+    with transaction.atomic():
+        ids = list(
+            Subscription.objects.select_for_update()
+            .filter(id__in=subscription_ids, status=SubscriptionStatus.FAILED)
+            .values_list("id", flat=True)
+        )
+        Subscription.objects.filter(id__in=ids).update(
+            status=SubscriptionStatus.PENDING,
+            attempts=0,
+            last_error="",
+            push_claimed_until=None,
+            updated_at=timezone.now(),
+        )
+        for subscription_id in ids:
+            announce_subscription_pending(subscription_id=subscription_id)
+    return len(ids)

@@ -5,14 +5,19 @@ from urllib.parse import urlsplit, urlunsplit
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Max, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from klaviyo_sync.models import IntegrationSettings
-from klaviyo_sync.selectors import integration_settings_get
+from backinstock.admin import BackInStockVariantAdmin, SubscriptionAdmin
+from backinstock.models import BackInStockVariant, Subscription
+from klaviyo_sync.models import CatalogSyncRun, IntegrationSettings, Restock, SentCatalogObject
+from klaviyo_sync.selectors import catalog_sync_run_latest, integration_settings_get
 from klaviyo_sync.services import integration_settings_update
+from klaviyo_sync.services.catalog import catalog_sync_progress_percent
+from klaviyo_sync.tasks import sync_catalog
 
 EDITABLE_FIELDS = (
     "catalog_sync_enabled",
@@ -47,18 +52,44 @@ class IntegrationSettingsAdmin(admin.ModelAdmin):
         ("Options", {"fields": ("minimum_stock_level", "product_url_template", "base_currency")}),
         (
             "Catalog sync",
-            {"fields": ("catalog_sync_state", "first_full_sync_completed_at", "updated_at")},
+            {
+                "fields": (
+                    "catalog_sync_state",
+                    "sync_progress",
+                    "first_full_sync_completed_at",
+                    "updated_at",
+                )
+            },
         ),
         ("Connection (from the environment)", {"fields": ("api_key", "api_url", "api_revision")}),
     )
+    change_form_template = "admin/klaviyo_sync/integrationsettings/change_form.html"
     readonly_fields = (
         "catalog_sync_state",
+        "sync_progress",
         "first_full_sync_completed_at",
         "updated_at",
         "api_key",
         "api_url",
         "api_revision",
     )
+
+    @admin.display(description="Latest sync")
+    def sync_progress(self, obj: IntegrationSettings) -> str:
+        run = catalog_sync_run_latest()
+        if run is None:
+            return "No catalog sync has run yet."
+        kind = "full" if run.full else "incremental"
+        text = (
+            f"{kind}, {run.state}: {run.done + run.unchanged + run.failed} of {run.total} items "
+            f"({catalog_sync_progress_percent(run)} %), {run.done} sent, {run.unchanged} "
+            f"unchanged, {run.failed} failed; started {run.started_at:%Y-%m-%d %H:%M:%S}"
+        )
+        if run.error:
+            text += f"; error: {run.error}"
+        for failure in run.failures[:5]:
+            text += f"\n{failure['externalId']}: {failure['detail']}"
+        return text
 
     @admin.display(description="Klaviyo API key")
     def api_key(self, obj: IntegrationSettings) -> str:
@@ -103,3 +134,103 @@ class IntegrationSettingsAdmin(admin.ModelAdmin):
             name: form.cleaned_data[name] for name in form.changed_data if name in EDITABLE_FIELDS
         }
         integration_settings_update(record=obj, **changes)
+
+    def response_change(self, request: HttpRequest, obj: IntegrationSettings) -> HttpResponse:
+        if "_run_full_sync" in request.POST:
+            sync_catalog.delay(full=True)
+            self.message_user(request, "A full catalog sync was queued.", messages.SUCCESS)
+            return HttpResponseRedirect(request.path)
+        return super().response_change(request, obj)
+
+
+class _ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(CatalogSyncRun)
+class CatalogSyncRunAdmin(_ReadOnly):
+    list_display = (
+        "started_at",
+        "full",
+        "state",
+        "total",
+        "done",
+        "unchanged",
+        "failed",
+        "calls",
+        "finished_at",
+    )
+    list_filter = ("full", "state")
+    date_hierarchy = "started_at"
+
+
+@admin.register(SentCatalogObject)
+class SentCatalogObjectAdmin(_ReadOnly):
+    """What Klaviyo has of each catalog object, as last accepted, and the last error."""
+
+    list_display = (
+        "kind",
+        "external_id",
+        "exists_in_klaviyo",
+        "inventory_quantity",
+        "sent_at",
+        "last_error",
+    )
+    list_filter = ("kind", "exists_in_klaviyo")
+    search_fields = ("external_id",)
+
+
+@admin.register(Restock)
+class RestockAdmin(_ReadOnly):
+    """When Klaviyo was told a back-in-stock variant is available again, and who was waiting."""
+
+    list_display = ("sent_at", "variant", "previous_quantity", "quantity", "waiting_subscribers")
+    list_select_related = ("variant",)
+    search_fields = ("variant__external_id",)
+    list_filter = ("variant__product__country",)
+    date_hierarchy = "sent_at"
+
+
+class RestockInline(admin.TabularInline):
+    model = Restock
+    fields = ("sent_at", "previous_quantity", "quantity", "waiting_subscribers")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("-sent_at",)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class BackInStockVariantWithRestocksAdmin(BackInStockVariantAdmin):
+    """The variant page, with what Klaviyo was told and when (back in stock knows nothing of
+    Klaviyo, so the Klaviyo integration adds it here)."""
+
+    inlines = [RestockInline]
+
+
+class SubscriptionWithRestocksAdmin(SubscriptionAdmin):
+    list_display = (*SubscriptionAdmin.list_display, "last_restock_sent")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Subscription]:
+        return (
+            super().get_queryset(request).annotate(last_restock=Max("variant__restocks__sent_at"))
+        )
+
+    @admin.display(description="last restock told to Klaviyo", ordering="last_restock")
+    def last_restock_sent(self, obj: Subscription) -> Any:
+        return obj.last_restock or "-"  # type: ignore[attr-defined]
+
+
+admin.site.unregister(BackInStockVariant)
+admin.site.register(BackInStockVariant, BackInStockVariantWithRestocksAdmin)
+admin.site.unregister(Subscription)
+admin.site.register(Subscription, SubscriptionWithRestocksAdmin)

@@ -20,8 +20,6 @@ from klaviyo_sync.ratelimit import RateClass, RateLimiter, rate_limiter_from_set
 
 logger = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT_SECONDS = 3.05
-READ_TIMEOUT_SECONDS = 20.0
 JSON_API = "application/vnd.api+json"
 # 503, 504 and Cloudflare's 524 are transient; 502 is not necessarily (KLAVIYO.md), but a
 # bounded retry costs little and a permanent 502 still ends as a recorded failure.
@@ -115,7 +113,7 @@ class KlaviyoClient:
         api_key: str,
         revision: str,
         rate_limiter: RateLimiter | None = None,
-        timeout: tuple[float, float] = (CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
+        timeout: tuple[float, float],
         session: requests.Session | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -135,6 +133,10 @@ class KlaviyoClient:
             api_key=settings.KLAVIYO_API_KEY,
             revision=settings.KLAVIYO_REVISION,
             rate_limiter=rate_limiter_from_settings(),
+            timeout=(
+                settings.KLAVIYO_CONNECT_TIMEOUT_SECONDS,
+                settings.KLAVIYO_READ_TIMEOUT_SECONDS,
+            ),
         )
 
     def __repr__(self) -> str:  # never show the key

@@ -308,3 +308,15 @@ def profile_properties_body(
             },
         }
     }
+
+
+def profile_deletion_body(*, email: str) -> dict[str, Any]:
+    """Klaviyo's data-privacy deletion of the profile with this address."""
+    return {
+        "data": {
+            "type": "data-privacy-deletion-job",
+            "attributes": {
+                "profile": {"data": {"type": "profile", "attributes": {"email": email}}}
+            },
+        }
+    }

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.dispatch import receiver
 
-from backinstock.hooks import subscription_created
+from backinstock.hooks import subscription_pending
 from klaviyo_sync import tasks
 from klaviyo_sync.selectors import integration_settings_get
 from klaviyo_sync.services.catalog import catalog_changes_record
@@ -18,8 +18,8 @@ from klaviyo_sync.services.stock import stock_changes_record
 from shop.hooks import allocation_changed, display_items_changed, stock_changed
 
 
-@receiver(subscription_created, dispatch_uid="klaviyo_sync.push_new_subscription")
-def push_new_subscription(sender: Any, subscription_id: int, **kwargs: Any) -> None:
+@receiver(subscription_pending, dispatch_uid="klaviyo_sync.push_pending_subscription")
+def push_pending_subscription(sender: Any, subscription_id: int, **kwargs: Any) -> None:
     tasks.push_subscription.delay(subscription_id)
 
 

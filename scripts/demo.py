@@ -63,14 +63,25 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # A TERM (from a supervisor, or `timeout`) stops the children too, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
     processes: list[subprocess.Popen[bytes]] = []
     try:
         processes.append(
             start(
                 "Klaviyo sandbox",
-                PYTHON, "-m", "klaviyo_sync.sandbox", "--port", str(SANDBOX_PORT),
-                "--rate-limits", "real",
+                PYTHON,
+                "-m",
+                "klaviyo_sync.sandbox",
+                "--port",
+                str(SANDBOX_PORT),
+                "--rate-limits",
+                "real",
             )
         )
         wait_for(f"http://127.0.0.1:{SANDBOX_PORT}/")
@@ -83,14 +94,23 @@ def main() -> int:
         processes.append(
             start(
                 "Celery worker with beat",
-                PYTHON, "-m", "celery", "-A", "config", "worker", "--beat", "-l", "info",
-                "--concurrency", "1", "--schedule", str(ROOT / "var" / "celerybeat-schedule"),
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--beat",
+                "-l",
+                "info",
+                "--concurrency",
+                "1",
+                "--schedule",
+                str(ROOT / "var" / "celerybeat-schedule"),
             )
         )
         processes.append(
-            start(
-                "web", PYTHON, "manage.py", "runserver", "--noreload", f"127.0.0.1:{WEB_PORT}"
-            )
+            start("web", PYTHON, "manage.py", "runserver", "--noreload", f"127.0.0.1:{WEB_PORT}")
         )
         wait_for(f"http://127.0.0.1:{WEB_PORT}/api/schema")
         print(

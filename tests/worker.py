@@ -15,6 +15,7 @@ import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
+from kombu import pools as kombu_pools
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,6 +40,7 @@ def worker_environment(**extra: str) -> dict[str, str]:
         "KLAVIYO_API_KEY": settings.KLAVIYO_API_KEY,
         "KLAVIYO_STOCK_COALESCE_SECONDS": str(settings.KLAVIYO_STOCK_COALESCE_SECONDS),
         "KLAVIYO_CATALOG_COALESCE_SECONDS": str(settings.KLAVIYO_CATALOG_COALESCE_SECONDS),
+        "KLAVIYO_PUSH_LEASE_SECONDS": str(settings.KLAVIYO_PUSH_LEASE_SECONDS),
         "PYTHONUNBUFFERED": "1",
     }
     env.update(extra)
@@ -54,7 +56,12 @@ def broker_purge() -> None:
 
 @contextmanager
 def running_worker(
-    *, log_path: Path, beat: bool = False, concurrency: int = 2, **env: str
+    *,
+    log_path: Path,
+    beat: bool = False,
+    concurrency: int = 2,
+    loglevel: str = "info",
+    **env: str,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """``celery -A config worker`` (with ``--beat``), stopped (TERM, then KILL) afterwards."""
     command = [
@@ -85,14 +92,19 @@ def running_worker(
     try:
         yield process
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        process_group_stop(process)
         log.close()
+
+
+def process_group_stop(process: subprocess.Popen[bytes], *, grace: float = 15) -> None:
+    """TERM a process started with ``start_new_session`` and its children; KILL after ``grace``."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def wait_until(condition, *, timeout: float, interval: float = 0.2, message: str = "") -> None:
@@ -110,11 +122,16 @@ def celery_broker(url: str) -> Iterator[None]:
     """Point this process's Celery app (the web side that queues tasks) at another broker."""
     from config.celery_app import app
 
-    previous = app.conf.broker_url
+    previous = app.conf.broker_write_url
 
     def switch(to: str) -> None:
-        app.conf.broker_url = to
-        app.pool.force_close_all()
+        # Publishing uses broker_write_url, which falls back to broker_url; both prefer the
+        # CELERY_BROKER_URL environment variable (when set) to broker_url set here.
+        app.conf.broker_url = app.conf.broker_write_url = to
+        # kombu keeps one connection pool per URL in a global registry, which app.pool is an
+        # entry of: closing that pool left it registered, closed, and every later publish to
+        # its URL failed ("Acquire on closed pool"). Close and forget them all instead.
+        kombu_pools.reset()
         app._pool = None
         app.amqp._producer_pool = None
 
@@ -123,3 +140,17 @@ def celery_broker(url: str) -> Iterator[None]:
         yield
     finally:
         switch(previous)
+
+
+def worker_kill(process: subprocess.Popen[bytes], *, timeout: float = 10) -> None:
+    """SIGKILL a ``running_worker``'s whole process group (main process, pool, beat) at once, as
+    the OOM killer or a lost machine would: no shutdown, no acknowledgement, no clean-up."""
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:  # the pool's processes go with their parent
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)

@@ -8,10 +8,12 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
 
 from config.api.errors import ApplicationError
+from config.api.parsers import RequestTooLarge
 
 # Field-less errors are keyed by what they are about.
 _GENERAL_KEYS: dict[type[exceptions.APIException], str] = {
     exceptions.ParseError: "body",
+    RequestTooLarge: "body",
     exceptions.UnsupportedMediaType: "body",
     exceptions.NotAuthenticated: "authorization",
     exceptions.AuthenticationFailed: "authorization",

@@ -74,6 +74,9 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The demo's web server and worker share one SQLite file: wait for locks, don't fail.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+# A kept connection is checked before a request reuses it, so the first request after a
+# PostgreSQL restart gets a fresh connection instead of a 500.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"
@@ -197,8 +200,13 @@ INTEGRATION_API_TOKEN = env.str("INTEGRATION_API_TOKEN", default="")
 KLAVIYO_API_KEY = env.str("KLAVIYO_API_KEY", default="")
 KLAVIYO_API_URL = env.str("KLAVIYO_API_URL", default="https://a.klaviyo.com")
 KLAVIYO_REVISION = env.str("KLAVIYO_REVISION", default="2026-07-15")
+# Every call to Klaviyo has both: no call can hang a worker.
+KLAVIYO_CONNECT_TIMEOUT_SECONDS = env.float("KLAVIYO_CONNECT_TIMEOUT_SECONDS", default=3.05)
+KLAVIYO_READ_TIMEOUT_SECONDS = env.float("KLAVIYO_READ_TIMEOUT_SECONDS", default=20.0)
 # Changes to display items within this many seconds go to Klaviyo together.
 KLAVIYO_CATALOG_COALESCE_SECONDS = env.float("KLAVIYO_CATALOG_COALESCE_SECONDS", default=5.0)
+# A worker pushing a subscription holds it this long; if it dies, the sweep retries after.
+KLAVIYO_PUSH_LEASE_SECONDS = env.float("KLAVIYO_PUSH_LEASE_SECONDS", default=300.0)
 # The sweep re-queues subscriptions still pending this long after their last change.
 KLAVIYO_SWEEP_AFTER_SECONDS = env.float("KLAVIYO_SWEEP_AFTER_SECONDS", default=60.0)
 # Stock changes within this many seconds go to Klaviyo in the same variant bulk jobs.

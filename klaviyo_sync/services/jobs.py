@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections import deque
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from klaviyo_sync.client import BulkOperation, CatalogKind, KlaviyoClient, external_id_of
 from klaviyo_sync.payloads import bulk_job_body
@@ -18,9 +18,22 @@ logger = logging.getLogger(__name__)
 
 # Klaviyo allows 500 jobs in progress per account; stay well inside it.
 MAX_JOBS_IN_FLIGHT = 200
+# Calls of each kind on the wire at once. Each call waits tens to hundreds of milliseconds for
+# Klaviyo's answer; a few side by side make the rate limiter, not that wait, the bound, and the
+# shared limiter keeps them inside the quota. Creating jobs and reading them have threads of
+# their own, so that reads waiting for their quota never hold up writes, nor writes reads.
+# Together they stay within requests' pool of 10 connections per host.
+WRITE_CONCURRENCY = 4
+READ_CONCURRENCY = 4
 FIRST_POLL_AFTER_SECONDS = 0.2
 POLL_INTERVAL_SECONDS = 0.5
 MAX_POLL_INTERVAL_SECONDS = 5.0
+# Job reads have a quota of their own, as large as job creation's, and a poll that finds the job
+# unfinished spends one for nothing. So a job is first polled after the time jobs took lately,
+# learned as the run goes: longer after a poll that came too early, a little shorter after each
+# one that did not.
+EXPECTED_GROWTH = 1.5
+EXPECTED_DECAY = 0.98
 JOB_TIMEOUT_SECONDS = 30 * 60
 FINISHED_STATUSES = frozenset({"complete", "cancelled"})
 _BACKTICKED = re.compile(r"`([^`]+)`")
@@ -39,6 +52,13 @@ class JobOutcome:
     status: str = ""
 
 
+@dataclass(frozen=True)
+class _Creating:
+    kind: CatalogKind
+    operation: BulkOperation
+    resources: list[dict[str, Any]]
+
+
 @dataclass
 class _InFlight:
     job_id: str
@@ -48,6 +68,8 @@ class _InFlight:
     submitted_at: float
     next_poll_at: float
     interval: float = POLL_INTERVAL_SECONDS
+    polls: int = 0
+    polled_at: float = 0.0
 
 
 def resource_external_id(resource: dict[str, Any]) -> str:
@@ -105,8 +127,12 @@ def job_outcome_from(
 class BulkJobRunner:
     """Submits jobs as they come and reports each one's outcome once it has finished.
 
-    Jobs are polled oldest first, each no sooner than its own backoff allows; ``submit`` waits
-    for a finished job when too many are in flight. ``drain`` waits for all of them.
+    The calls to Klaviyo (creating a job, reading one) run on worker threads; everything else,
+    ``on_outcome`` included, runs on the caller's thread inside ``submit`` and ``drain``.
+    ``submit`` hands the job over and returns; it waits only while enough jobs are already on
+    their way or in flight. Each job is polled once it has had the time jobs lately took, then
+    with backoff. ``drain`` waits for all of them; ``close`` abandons what is left (the callers'
+    outbox and the next run repair what it leaves undone).
     """
 
     def __init__(
@@ -115,63 +141,168 @@ class BulkJobRunner:
         *,
         on_outcome: Callable[[JobOutcome], None],
         max_in_flight: int = MAX_JOBS_IN_FLIGHT,
+        write_concurrency: int = WRITE_CONCURRENCY,
+        read_concurrency: int = READ_CONCURRENCY,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
         self.on_outcome = on_outcome
         self.max_in_flight = max_in_flight
+        self.write_concurrency = write_concurrency
+        self.read_concurrency = read_concurrency
         self.calls = 0
         self._clock = clock
         self._sleep = sleep
-        self._in_flight: deque[_InFlight] = deque()
+        self._expected_seconds = FIRST_POLL_AFTER_SECONDS
+        self._creating: dict[Future[dict[str, Any]], _Creating] = {}
+        self._waiting: list[_InFlight] = []
+        self._polling: dict[Future[dict[str, Any]], _InFlight] = {}
+        self._executors: dict[str, ThreadPoolExecutor] = {}
 
     def submit(
         self, *, kind: CatalogKind, operation: BulkOperation, resources: list[dict[str, Any]]
     ) -> None:
-        while len(self._in_flight) >= self.max_in_flight:
-            self._poll_due(block=True)
+        # A few creations queued per thread keep the threads busy while this one plans more.
+        while (
+            len(self._creating) >= 2 * self.write_concurrency
+            or self._in_flight() >= self.max_in_flight
+        ):
+            self._step(block=True)
         body = bulk_job_body(kind=kind, operation=operation, resources=resources)
-        # A retried create that Klaviyo did receive fails its elements as "already exists",
-        # which the caller turns into updates; a retried update is harmless.
-        job = call_with_retries(
-            lambda: self.client.bulk_job_create(kind=kind, operation=operation, body=body)
-        )
-        self.calls += 1
-        now = self._clock()
-        self._in_flight.append(
-            _InFlight(
-                job_id=str(job.get("id")),
-                kind=kind,
-                operation=operation,
-                resources=resources,
-                submitted_at=now,
-                next_poll_at=now + FIRST_POLL_AFTER_SECONDS,
-            )
-        )
-        self._poll_due(block=False)
+        future = self._executor("write").submit(self._create, kind, operation, body)
+        self._creating[future] = _Creating(kind=kind, operation=operation, resources=resources)
+        self._step(block=False)
 
     def drain(self) -> None:
-        while self._in_flight:
-            self._poll_due(block=True)
+        while self._in_flight():
+            self._step(block=True)
+        self.close()
 
-    def _poll_due(self, *, block: bool) -> None:
-        """Poll the oldest job if its time has come (or wait for it when ``block``)."""
-        if not self._in_flight:
-            return
-        entry = self._in_flight[0]
-        now = self._clock()
-        if entry.next_poll_at > now:
-            if not block:
-                return
-            self._sleep(entry.next_poll_at - now)
-        job = self.client.bulk_job_get(
-            kind=entry.kind, operation=entry.operation, job_id=entry.job_id
+    def close(self) -> None:
+        """Let the threads go; calls not started yet are dropped, jobs in flight forgotten."""
+        for executor in self._executors.values():
+            executor.shutdown(wait=False, cancel_futures=True)
+        self._executors.clear()
+        self._creating.clear()
+        self._waiting.clear()
+        self._polling.clear()
+
+    def _in_flight(self) -> int:
+        return len(self._creating) + len(self._waiting) + len(self._polling)
+
+    def _executor(self, purpose: Literal["write", "read"]) -> ThreadPoolExecutor:
+        if purpose not in self._executors:
+            self._executors[purpose] = ThreadPoolExecutor(
+                self.write_concurrency if purpose == "write" else self.read_concurrency,
+                thread_name_prefix=f"klaviyo-job-{purpose}",
+            )
+        return self._executors[purpose]
+
+    # --- on the worker threads: the calls, and nothing else --------------------------------------
+
+    def _create(
+        self, kind: CatalogKind, operation: BulkOperation, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        # A retried create that Klaviyo did receive fails its elements as "already exists",
+        # which the caller turns into updates; a retried update is harmless.
+        return call_with_retries(
+            lambda: self.client.bulk_job_create(kind=kind, operation=operation, body=body)
         )
-        self.calls += 1
+
+    def _read(self, kind: CatalogKind, operation: BulkOperation, job_id: str) -> dict[str, Any]:
+        # Reading is safe to repeat: a 429 or a 503 on a poll must not fail a whole run.
+        return call_with_retries(
+            lambda: self.client.bulk_job_get(kind=kind, operation=operation, job_id=job_id)
+        )
+
+    # --- on the caller's thread ------------------------------------------------------------------
+
+    def _step(self, *, block: bool) -> None:
+        """Start the polls that are due and take in finished calls; ``block``: wait for one."""
+        self._start_due_polls()
+        if block:
+            self._wait()
+        self._take_finished()
+        self._start_due_polls()
+
+    def _wait(self) -> None:
+        """Until a call finishes, or the next poll is due if a read thread is free for it."""
+        timeout = None
+        if self._waiting and len(self._polling) < self.read_concurrency:
+            next_poll_at = min(entry.next_poll_at for entry in self._waiting)
+            timeout = max(next_poll_at - self._clock(), 0.0)
+        calls = [*self._creating, *self._polling]
+        if calls:
+            wait(calls, timeout=timeout, return_when=FIRST_COMPLETED)
+        elif timeout is not None:
+            self._sleep(timeout)
+
+    def _start_due_polls(self) -> None:
+        now = self._clock()
+        due = sorted(
+            (entry for entry in self._waiting if entry.next_poll_at <= now),
+            key=lambda entry: entry.next_poll_at,
+        )
+        for entry in due[: max(self.read_concurrency - len(self._polling), 0)]:
+            self._waiting.remove(entry)
+            entry.polls += 1
+            entry.polled_at = now
+            future = self._executor("read").submit(
+                self._read, entry.kind, entry.operation, entry.job_id
+            )
+            self._polling[future] = entry
+
+    def _take_finished(self) -> None:
+        for future in [f for f in self._creating if f.done()]:
+            creating = self._creating.pop(future)
+            job = self._result(future)
+            self.calls += 1
+            now = self._clock()
+            self._waiting.append(
+                _InFlight(
+                    job_id=str(job.get("id")),
+                    kind=creating.kind,
+                    operation=creating.operation,
+                    resources=creating.resources,
+                    submitted_at=now,
+                    next_poll_at=now + self._expected_seconds,
+                )
+            )
+        for future in [f for f in self._polling if f.done()]:
+            entry = self._polling.pop(future)
+            job = self._result(future)
+            self.calls += 1
+            self._polled(entry, job)
+
+    def _result(self, future: Future[dict[str, Any]]) -> dict[str, Any]:
+        try:
+            return future.result()
+        except BaseException:
+            self.close()
+            raise
+
+    def _polled(self, entry: _InFlight, job: dict[str, Any]) -> None:
         status = str((job.get("attributes") or {}).get("status") or "")
-        if status in FINISHED_STATUSES:
-            self._in_flight.popleft()
+        finished = status in FINISHED_STATUSES
+        if entry.polls == 1:
+            if finished:
+                self._expected_seconds = max(
+                    FIRST_POLL_AFTER_SECONDS, self._expected_seconds * EXPECTED_DECAY
+                )
+            else:
+                age = entry.polled_at - entry.submitted_at
+                self._expected_seconds = min(
+                    MAX_POLL_INTERVAL_SECONDS,
+                    max(self._expected_seconds, age) * EXPECTED_GROWTH,
+                )
+                # Jobs sent since are younger still: give them as long before their first poll.
+                for other in self._waiting:
+                    if other.polls == 0:
+                        other.next_poll_at = max(
+                            other.next_poll_at, other.submitted_at + self._expected_seconds
+                        )
+        if finished:
             self.on_outcome(
                 job_outcome_from(
                     kind=entry.kind, operation=entry.operation, resources=entry.resources, job=job
@@ -179,7 +310,6 @@ class BulkJobRunner:
             )
             return
         if self._clock() - entry.submitted_at > JOB_TIMEOUT_SECONDS:
-            self._in_flight.popleft()
             failed = {
                 resource_external_id(r): "the bulk job did not finish in time"
                 for r in entry.resources
@@ -194,5 +324,12 @@ class BulkJobRunner:
                 )
             )
             return
+        now = self._clock()
         entry.interval = min(entry.interval * 1.5, MAX_POLL_INTERVAL_SECONDS)
-        entry.next_poll_at = self._clock() + entry.interval
+        if entry.polls == 1:  # too early: again once it is as old as jobs now seem to take
+            entry.next_poll_at = max(
+                now + FIRST_POLL_AFTER_SECONDS, entry.submitted_at + self._expected_seconds
+            )
+        else:
+            entry.next_poll_at = now + entry.interval
+        self._waiting.append(entry)

@@ -167,10 +167,13 @@ def _push(*, size_ids: list[int] | None, client: KlaviyoClient | None) -> StockP
         variant_stock_update_resource(external_id=c.external_id, inventory_quantity=c.quantity)
         for c in changes
     ]
-    for batch in job_batches(resources):
-        runner.submit(kind="variant", operation="update", resources=batch)
-        result.jobs += 1
-    runner.drain()
+    try:
+        for batch in job_batches(resources):
+            runner.submit(kind="variant", operation="update", resources=batch)
+            result.jobs += 1
+        runner.drain()
+    finally:
+        runner.close()  # after a failure, let the runner's threads go
     result.calls = runner.calls
     return result
 

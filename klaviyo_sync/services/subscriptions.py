@@ -6,6 +6,7 @@ import logging
 from datetime import timedelta
 from enum import Enum
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -30,7 +31,6 @@ from klaviyo_sync.services.catalog import back_in_stock_category_ensure
 
 logger = logging.getLogger(__name__)
 
-PUSH_LEASE = timedelta(minutes=5)
 MAX_PUSH_ATTEMPTS = 8
 
 
@@ -122,12 +122,19 @@ def back_in_stock_variant_ensure(
 
 
 def _claim(subscription_id: int) -> bool:
-    """Take the push of a pending subscription for ``PUSH_LEASE``; False if it is not ours."""
+    """Take the push of a pending subscription for a while; False if it is not ours.
+
+    The lease (``KLAVIYO_PUSH_LEASE_SECONDS``) outlives any push: a worker killed mid-push
+    leaves it behind, and the sweep re-queues the subscription once it has run out.
+    """
     now = timezone.now()
     return bool(
         Subscription.objects.filter(id=subscription_id, status=SubscriptionStatus.PENDING)
         .filter(Q(push_claimed_until__isnull=True) | Q(push_claimed_until__lt=now))
-        .update(push_claimed_until=now + PUSH_LEASE, attempts=F("attempts") + 1)
+        .update(
+            push_claimed_until=now + timedelta(seconds=settings.KLAVIYO_PUSH_LEASE_SECONDS),
+            attempts=F("attempts") + 1,
+        )
     )
 
 

@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from backinstock.models import Subscription, SubscriptionStatus
+from backinstock.models import ErasureRecord, Subscription, SubscriptionStatus
 from tests.factories import BackInStockVariantFactory, SizeFactory, SubscriptionFactory
 
 BACKINSTOCK_MODELS = sorted(
@@ -21,6 +21,7 @@ def subscription(db):
     variant = BackInStockVariantFactory(
         size=SizeFactory(sku="HD-1-BLK-M"), external_id="12366_SE_00_23400"
     )
+    ErasureRecord.objects.create(email_hash="0" * 64, subscriptions_deleted=2, source="command")
     return SubscriptionFactory(
         variant=variant,
         email="ann@example.com",
@@ -38,6 +39,7 @@ def test_every_backinstock_model_is_registered():
     assert {model.__name__ for model in BACKINSTOCK_MODELS} == {
         "BackInStockProduct",
         "BackInStockVariant",
+        "ErasureRecord",
         "Subscription",
     }
 

@@ -163,3 +163,70 @@ def test_the_service_does_not_overwrite_state_written_since_the_record_was_read(
 
     stored = IntegrationSettings.objects.get()
     assert (stored.catalog_sync_enabled, stored.catalog_sync_state) == (True, "running")
+
+
+# --- Sync progress, the full-sync button, restocks ---------------------------------------------
+
+
+def test_the_settings_page_shows_the_latest_sync_and_queues_a_full_sync(admin_client, monkeypatch):
+    from klaviyo_sync import admin as klaviyo_admin
+    from klaviyo_sync.models import CatalogSyncRun
+
+    CatalogSyncRun.objects.create(
+        full=True,
+        state="completed",
+        total=10,
+        done=7,
+        unchanged=2,
+        failed=1,
+        failures=[{"externalId": "12400", "detail": "Catalog item `12400` does not exist."}],
+    )
+    queued = []
+    monkeypatch.setattr(klaviyo_admin.sync_catalog, "delay", lambda **kw: queued.append(kw))
+    record = integration_settings_get()
+    url = reverse("admin:klaviyo_sync_integrationsettings_change", args=[record.pk])
+
+    page = admin_client.get(url).content.decode()
+    response = admin_client.post(
+        url,
+        {
+            "minimum_stock_level": 10,
+            "product_url_template": record.product_url_template,
+            "base_currency": record.base_currency,
+            "_run_full_sync": "1",
+        },
+    )
+
+    assert "10 of 10 items" in page
+    assert "Catalog item `12400` does not exist." in page
+    assert 'name="_run_full_sync"' in page
+    assert response.status_code == 302
+    assert queued == [{"full": True}]
+
+
+def test_restocks_show_on_the_variant_page_and_next_to_subscriptions(admin_client):
+    from django.utils import timezone
+
+    from klaviyo_sync.models import Restock
+    from tests.factories import SubscriptionFactory
+
+    subscription = SubscriptionFactory()
+    sent_at = timezone.now()
+    Restock.objects.create(
+        variant=subscription.variant,
+        previous_quantity=0,
+        quantity=25,
+        waiting_subscribers=1,
+        sent_at=sent_at,
+    )
+
+    variant_page = admin_client.get(
+        reverse("admin:backinstock_backinstockvariant_change", args=[subscription.variant.pk])
+    ).content.decode()
+    subscriptions = admin_client.get(
+        reverse("admin:backinstock_subscription_changelist")
+    ).content.decode()
+
+    assert "Restocks" in variant_page and ">25<" in variant_page.replace(" ", "")
+    assert "last restock told to klaviyo" in subscriptions.lower()
+    assert str(sent_at.year) in subscriptions

@@ -21,7 +21,7 @@ KEY = "pk_secret_do_not_log_123"
 
 @pytest.fixture
 def client() -> KlaviyoClient:
-    return KlaviyoClient(base_url=BASE, api_key=KEY, revision="2026-07-15")
+    return KlaviyoClient(base_url=BASE, api_key=KEY, revision="2026-07-15", timeout=(3.05, 20.0))
 
 
 def _error_body(detail: str, code: str = "invalid") -> dict:
@@ -137,7 +137,7 @@ def test_existing_ids_are_asked_100_at_a_time_following_next_links(client):
 
 
 def test_without_a_key_nothing_is_sent(monkeypatch):
-    client = KlaviyoClient(base_url=BASE, api_key="", revision="2026-07-15")
+    client = KlaviyoClient(base_url=BASE, api_key="", revision="2026-07-15", timeout=(1, 1))
     monkeypatch.setattr(requests.Session, "request", lambda *a, **k: pytest.fail("sent"))
 
     with pytest.raises(KlaviyoNotConfigured):
@@ -161,3 +161,10 @@ def test_the_key_appears_in_no_error_text_log_line_or_repr(client, caplog):
 
     assert all(KEY not in text for text in texts)
     assert KEY not in caplog.text
+
+
+def test_the_timeouts_come_from_the_settings(settings):
+    settings.KLAVIYO_CONNECT_TIMEOUT_SECONDS = 1.5
+    settings.KLAVIYO_READ_TIMEOUT_SECONDS = 7.0
+
+    assert KlaviyoClient.from_settings().timeout == (1.5, 7.0)

@@ -1,6 +1,7 @@
 """End to end: a real Celery worker, PostgreSQL, Redis and the Klaviyo sandbox."""
 
 import json
+import logging
 
 import pytest
 from django.core.management import call_command
@@ -24,13 +25,19 @@ def completed_sync() -> bool:
     return IntegrationSettings.objects.filter(first_full_sync_completed_at__isnull=False).exists()
 
 
+SECRETS = ("shop-key-d41d8cd9", "erp-token-8f00b204", "pk_sandbox_test")
+
+
 def test_a_storefront_post_travels_to_a_klaviyo_back_in_stock_subscription(
-    sandbox, demo_catalog, api_client, settings, tmp_path
+    sandbox, demo_catalog, api_client, settings, tmp_path, caplog
 ):
-    settings.SHOP_API_KEY = "shop-key"
-    settings.INTEGRATION_API_TOKEN = "erp-token"
+    caplog.set_level(logging.DEBUG)
+    settings.SHOP_API_KEY = SECRETS[0]
+    settings.INTEGRATION_API_TOKEN = SECRETS[1]
+    assert SECRETS[2] == settings.KLAVIYO_API_KEY
     broker_purge()
-    with running_worker(log_path=tmp_path / "worker.log"):
+    worker_log = tmp_path / "worker.log"
+    with running_worker(log_path=worker_log, loglevel="debug"):
         # Switching catalog sync on syncs the demo catalog...
         call_command("klaviyo", "configure", "--catalog-sync", "on")
         wait_until(completed_sync, timeout=60, message="the initial full sync did not complete")
@@ -65,7 +72,7 @@ def test_a_storefront_post_travels_to_a_klaviyo_back_in_stock_subscription(
             listed = api_client.get(
                 "/api/shop-api/back-in-stock-subscriptions",
                 {"email": "ann@example.com"},
-                HTTP_API_AUTHORIZATION="shop-key",
+                HTTP_API_AUTHORIZATION=SECRETS[0],
             ).json()["subscriptions"]
             return listed[0]["status"]
 
@@ -76,10 +83,16 @@ def test_a_storefront_post_travels_to_a_klaviyo_back_in_stock_subscription(
             "/api/integration-api/stock",
             {"stock": [{"sku": "HD-1-BLK-M", "warehouse": "New Jersey", "physical": 40}]},
             format="json",
-            HTTP_AUTHORIZATION="Bearer erp-token",
+            HTTP_AUTHORIZATION=f"Bearer {SECRETS[1]}",
         )
         wait_until(
             lambda: sandbox.snapshot()["variants"]["12366_US_NY_23400"]["inventory_quantity"] == 40,
             timeout=30,
             message="the restock did not reach Klaviyo",
         )
+
+    # Secrets never appear in logs: the worker's (at debug level) and this process's.
+    logs = worker_log.read_text() + caplog.text
+    assert "Task klaviyo_sync.tasks.push_subscription" in logs  # the log is the full run's
+    for secret in SECRETS:
+        assert secret not in logs

@@ -24,14 +24,14 @@ SE, DE, US = "12366_SE_00_23400", "12366_DE_00_23400", "12366_US_NY_23400"
 def subscribed(sandbox):
     """Ann waits for size M in Sweden, Germany and New York; Klaviyo has the three variants."""
     for country, state in (("SE", None), ("DE", None), ("US", "NY")):
-        subscription = subscription_create(
+        subscription_id = subscription_create(
             item="12366-23400",
             country_code=country,
             state_code=state,
             email="ann@example.com",
             language_code=None,
-        ).subscription
-        subscription_push(subscription_id=subscription.id)
+        ).subscription_id
+        subscription_push(subscription_id=subscription_id)
     return sandbox
 
 
@@ -155,14 +155,14 @@ def test_many_changes_go_out_in_jobs_of_up_to_100_variants(sandbox, back_in_stoc
     variant = DisplayItem.objects.get(id=12400).variant
     sizes = [SizeFactory(variant=variant) for _ in range(150)]
     for size in sizes:
-        subscription = subscription_create(
+        subscription_id = subscription_create(
             item=f"12400-{size.id}",
             country_code="SE",
             state_code=None,
             email="ann@example.com",
             language_code=None,
-        ).subscription
-        subscription_push(subscription_id=subscription.id)
+        ).subscription_id
+        subscription_push(subscription_id=subscription_id)
     stock_entries_apply(entries=[StockEntry(size.sku, "Stockholm", physical=30) for size in sizes])
     stock_changes_record(size_ids=[s.id for s in sizes])
 

@@ -20,9 +20,10 @@ pytestmark = pytest.mark.usefixtures("demo_catalog", "back_in_stock_on")
 
 
 def subscribe(email="ann@example.com", country="US", state="NY", item="12366-23400", language=None):
-    return subscription_create(
+    subscription_id = subscription_create(
         item=item, country_code=country, state_code=state, email=email, language_code=language
-    ).subscription
+    ).subscription_id
+    return Subscription.objects.get(id=subscription_id)
 
 
 def test_a_push_creates_category_item_variant_subscription_and_profile(sandbox):
