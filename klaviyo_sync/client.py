@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
 import requests
@@ -25,7 +24,6 @@ JSON_API = "application/vnd.api+json"
 # bounded retry costs little and a permanent 502 still ends as a recorded failure.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504, 524})
 CATALOG_ID_PREFIX = "$custom:::$default:::"
-MAX_IDS_PER_FILTER = 100
 
 CatalogKind = Literal["item", "variant", "category"]
 BulkOperation = Literal["create", "update", "delete"]
@@ -233,31 +231,6 @@ class KlaviyoClient:
             rate_class="catalog_write",
             body=body,
         )
-
-    def catalog_existing_external_ids(
-        self, *, kind: CatalogKind, external_ids: Iterable[str]
-    ) -> set[str]:
-        """Which of these external ids Klaviyo has, 100 per filtered, paginated query."""
-        wanted = list(dict.fromkeys(external_ids))
-        found: set[str] = set()
-        for start in range(0, len(wanted), MAX_IDS_PER_FILTER):
-            ids = ",".join(
-                json.dumps(catalog_id(e)) for e in wanted[start : start + MAX_IDS_PER_FILTER]
-            )
-            for resource in self._paginate(
-                _KIND_PATHS[kind], params={"filter": f"any(ids,[{ids}])", "page[size]": "100"}
-            ):
-                found.add(external_id_of(str(resource.get("id", ""))))
-        return found
-
-    def _paginate(self, path: str, *, params: dict[str, str]) -> Iterator[dict[str, Any]]:
-        answer = self.request("GET", path, rate_class="catalog_read", params=params)
-        while answer:
-            yield from answer.get("data") or []
-            next_url = (answer.get("links") or {}).get("next")
-            if not next_url:
-                return
-            answer = self.request("GET", next_url, rate_class="catalog_read")
 
     # --- subscriptions and profiles ------------------------------------------------------
 

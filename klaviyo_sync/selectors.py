@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 
 from backinstock.models import BackInStockVariant
@@ -17,8 +18,8 @@ from klaviyo_sync.payloads import (
     LocalizedText,
     inventory_quantity_for,
 )
-from shop.models import DisplayItem, DisplayItemTranslation, Language, Price
-from shop.selectors import availability_by_size_for_ship_to
+from shop.models import DisplayItem, DisplayItemTranslation, Price
+from shop.selectors import availability_by_size_for_ship_to, language_default
 
 CATALOG_CHUNK_SIZE = 1000
 
@@ -61,7 +62,7 @@ def product_url(*, template: str, display_uri: str) -> str:
 
 
 def _default_language_code() -> str:
-    language = Language.objects.order_by("-is_default", "code").first()
+    language = language_default()
     return language.code if language else "en"
 
 
@@ -266,8 +267,6 @@ def back_in_stock_payload_data(
 
 def integration_status() -> dict[str, object]:
     """The integration as ``manage.py klaviyo status`` prints it (CONTRACT §6)."""
-    from django.conf import settings
-
     record = integration_settings_get()
     latest = catalog_sync_run_latest()
     completed = (

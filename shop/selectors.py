@@ -130,11 +130,3 @@ def storefront_lookup(
 def language_default() -> Language | None:
     """The store's default language; the first by code if none is marked default."""
     return Language.objects.order_by("-is_default", "code").first()
-
-
-def stock_for_sizes(*, size_ids: Iterable[int]) -> QuerySet[Stock]:
-    return Stock.objects.filter(size_id__in=set(size_ids))
-
-
-def size_filter_by_skus(*, skus: Iterable[str]) -> QuerySet[Size]:
-    return Size.objects.filter(sku__in=set(skus))

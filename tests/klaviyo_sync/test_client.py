@@ -12,7 +12,6 @@ from klaviyo_sync.client import (
     KlaviyoNotConfigured,
     KlaviyoPermanentError,
     KlaviyoRetryableError,
-    catalog_id,
 )
 
 BASE = "https://klaviyo.test"
@@ -112,28 +111,6 @@ def test_a_create_that_already_exists_counts_as_success(client):
 
     assert client.catalog_create(kind="item", body={}) is True
     assert client.catalog_create(kind="item", body={}) is False
-
-
-@responses.activate
-def test_existing_ids_are_asked_100_at_a_time_following_next_links(client):
-    ids = [f"A{i}" for i in range(150)]
-    page_two = f"{BASE}/api/catalog-items?page%5Bcursor%5D=2"
-    responses.get(
-        f"{BASE}/api/catalog-items",
-        json={"data": [{"id": catalog_id("A1")}], "links": {"next": page_two}},
-    )
-    responses.get(page_two, json={"data": [{"id": catalog_id("A99")}], "links": {"next": None}})
-    responses.get(
-        f"{BASE}/api/catalog-items",
-        json={"data": [{"id": catalog_id("A120")}], "links": {"next": None}},
-    )
-
-    found = client.catalog_existing_external_ids(kind="item", external_ids=ids)
-
-    assert found == {"A1", "A99", "A120"}
-    first_filter = responses.calls[0].request.params["filter"]
-    assert first_filter.startswith('any(ids,["$custom:::$default:::A0",')
-    assert first_filter.count("$custom") == 100
 
 
 def test_without_a_key_nothing_is_sent(monkeypatch):
