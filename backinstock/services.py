@@ -86,6 +86,10 @@ def _resolve(
     )
     if not found.item_found:
         errors["item"] = f"item {item} not found"
+    elif found.country_id is not None and not found.item_priced:
+        # No price in the ship-to country's pricelist: not sold there (CONTRACT §3), and Klaviyo
+        # must never get a variant with an invented price.
+        errors["item"] = f"item {item} is not sold in {country_code}"
 
     if found.country_id is None:
         errors["shipTo.country"] = f"country {country_code} is not a ship-to country"

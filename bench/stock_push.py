@@ -125,7 +125,6 @@ def back_in_stock_catalog_send(*, external_ids: list[str]) -> None:
     """
     from backinstock.models import BackInStockVariant
     from klaviyo_sync.client import CatalogKind, KlaviyoClient
-    from klaviyo_sync.models import CatalogObjectKind, SentCatalogObject
     from klaviyo_sync.payloads import (
         back_in_stock_item_attributes,
         back_in_stock_variant_attributes,
@@ -139,8 +138,9 @@ def back_in_stock_catalog_send(*, external_ids: list[str]) -> None:
         back_in_stock_variants_get,
         integration_settings_get,
     )
-    from klaviyo_sync.services.catalog import back_in_stock_category_ensure
     from klaviyo_sync.services.jobs import BulkJobRunner, JobOutcome
+    from klaviyo_sync.services.sent import BACK_IN_STOCK, sent_remember
+    from klaviyo_sync.services.subscriptions import back_in_stock_category_ensure
 
     variants: list[BackInStockVariant] = back_in_stock_variants_get(external_ids=external_ids)
     data = back_in_stock_payload_data(variants=variants, settings_record=integration_settings_get())
@@ -177,26 +177,22 @@ def back_in_stock_catalog_send(*, external_ids: list[str]) -> None:
         runner.drain()  # the variants need their items
     if failures:
         raise RuntimeError(f"the sandbox refused {len(failures)} objects: {failures}")
-    SentCatalogObject.objects.bulk_create(
-        [
-            SentCatalogObject(
-                kind=CatalogObjectKind.ITEM,
-                external_id=external_id,
-                payload_hash=payload_hash(back_in_stock_item_attributes(item)),
-                exists_in_klaviyo=True,
-            )
+    sent_remember(
+        owner=BACK_IN_STOCK,
+        kind="item",
+        hashes={
+            external_id: payload_hash(back_in_stock_item_attributes(item))
             for external_id, item in items.items()
-        ]
-        + [
-            SentCatalogObject(
-                kind=CatalogObjectKind.VARIANT,
-                external_id=variant.external_id,
-                payload_hash=payload_hash(back_in_stock_variant_attributes(variant)),
-                inventory_quantity=variant.inventory_quantity,
-                exists_in_klaviyo=True,
-            )
+        },
+    )
+    sent_remember(
+        owner=BACK_IN_STOCK,
+        kind="variant",
+        hashes={
+            variant.external_id: payload_hash(back_in_stock_variant_attributes(variant))
             for _, variant in data
-        ]
+        },
+        inventory={variant.external_id: variant.inventory_quantity for _, variant in data},
     )
 
 

@@ -13,7 +13,13 @@ from django.urls import reverse
 
 from backinstock.admin import BackInStockVariantAdmin, SubscriptionAdmin
 from backinstock.models import BackInStockVariant, Subscription
-from klaviyo_sync.models import CatalogSyncRun, IntegrationSettings, Restock, SentCatalogObject
+from klaviyo_sync.models import (
+    CatalogSyncRun,
+    CatalogSyncTrigger,
+    IntegrationSettings,
+    Restock,
+    SentCatalogObject,
+)
 from klaviyo_sync.selectors import catalog_sync_run_latest, integration_settings_get
 from klaviyo_sync.services import integration_settings_update
 from klaviyo_sync.services.catalog import catalog_sync_progress_percent
@@ -87,8 +93,8 @@ class IntegrationSettingsAdmin(admin.ModelAdmin):
         )
         if run.error:
             text += f"; error: {run.error}"
-        for failure in run.failures[:5]:
-            text += f"\n{failure['externalId']}: {failure['detail']}"
+        for failure in run.failures.all()[:5]:
+            text += f"\n{failure.external_id}: {failure.detail}"
         return text
 
     @admin.display(description="Klaviyo API key")
@@ -137,7 +143,7 @@ class IntegrationSettingsAdmin(admin.ModelAdmin):
 
     def response_change(self, request: HttpRequest, obj: IntegrationSettings) -> HttpResponse:
         if "_run_full_sync" in request.POST:
-            sync_catalog.delay(full=True)
+            sync_catalog.delay(full=True, trigger=CatalogSyncTrigger.BUTTON)
             self.message_user(request, "A full catalog sync was queued.", messages.SUCCESS)
             return HttpResponseRedirect(request.path)
         return super().response_change(request, obj)

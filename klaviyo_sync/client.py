@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import requests
@@ -223,6 +224,21 @@ class KlaviyoClient:
                 return False
             raise
         return True
+
+    def catalog_external_ids(self, *, kind: CatalogKind) -> Iterator[list[str]]:
+        """Every object of ``kind`` in Klaviyo's catalog, a page (at most 100 ids) at a time.
+
+        ``GET /api/catalog-items`` (``-variants``, ``-categories``) with ``page[size]=100``,
+        following ``links.next``: one call of the catalog-read class (350/s, 3,500/min) per 100
+        objects (KLAVIYO.md). Yields external ids; objects not of our ``$custom`` catalog are
+        left out.
+        """
+        url: str | None = f"{_KIND_PATHS[kind]}?page%5Bsize%5D=100"
+        while url:
+            answer = self.request("GET", url, rate_class="catalog_read") or {}
+            ids = [str(resource.get("id") or "") for resource in answer.get("data") or []]
+            yield [external_id_of(i) for i in ids if i.startswith(CATALOG_ID_PREFIX)]
+            url = (answer.get("links") or {}).get("next")
 
     def catalog_update(self, *, kind: CatalogKind, external_id: str, body: dict[str, Any]) -> None:
         self.request(

@@ -80,14 +80,27 @@ class CatalogObjectKind(models.TextChoices):
     CATEGORY = "category", "catalog category"
 
 
-class SentCatalogObject(models.Model):
-    """What Klaviyo was last sent for one catalog object, so unchanged objects are not re-sent.
+class CatalogObjectOwner(models.TextChoices):
+    """Which flow owns an object in Klaviyo; neither touches the other's (ARCHITECTURE.md)."""
 
-    ``payload_hash`` covers the attributes last accepted by Klaviyo. For back-in-stock variants
-    ``inventory_quantity`` is the stock figure Klaviyo has, kept apart so that a stock push needs
-    no payload. ``exists_in_klaviyo`` decides create versus update.
+    CATALOG = "catalog", "catalog sync (the shop's display items)"
+    BACK_IN_STOCK = "back_in_stock", "back in stock (virtual items, variants, category)"
+
+
+class SentCatalogObject(models.Model):
+    """What one Klaviyo account was last sent for one catalog object: a cache, not the truth.
+
+    ``account`` is a fingerprint of the Klaviyo key and base URL (``klaviyo_sync.accounts``):
+    another account starts from nothing. ``payload_hash`` covers the attributes last accepted by
+    Klaviyo. For back-in-stock variants ``inventory_quantity`` is the stock figure Klaviyo has,
+    kept apart so that a stock push needs no payload. ``exists_in_klaviyo`` decides create versus
+    update; "does not exist" from Klaviyo, or the reconciliation's read-back, clears it.
     """
 
+    account = models.CharField(max_length=32, default="")
+    owner = models.CharField(
+        max_length=16, choices=CatalogObjectOwner.choices, default=CatalogObjectOwner.CATALOG
+    )
     kind = models.CharField(max_length=10, choices=CatalogObjectKind.choices)
     external_id = models.CharField(max_length=120)
     payload_hash = models.CharField(max_length=64, blank=True)
@@ -100,28 +113,50 @@ class SentCatalogObject(models.Model):
         verbose_name = "object sent to Klaviyo"
         verbose_name_plural = "objects sent to Klaviyo"
         constraints = [
-            models.UniqueConstraint(fields=["kind", "external_id"], name="klaviyo_sent_unique")
+            models.UniqueConstraint(
+                fields=["account", "kind", "external_id"], name="klaviyo_sent_unique_per_account"
+            )
         ]
+        indexes = [models.Index(fields=["account", "owner", "kind"], name="klaviyo_sent_owner")]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.external_id}"
 
 
+class CatalogSyncTrigger(models.TextChoices):
+    SWITCH = "switch", "catalog sync switched on"
+    BUTTON = "button", "the admin's full-sync button"
+    COMMAND = "command", "manage.py klaviyo sync-catalog"
+    SCHEDULE = "schedule", "the periodic schedule"
+    CATALOG_CHANGE = "catalog-change", "a change in the catalog"
+    SETTINGS = "settings", "a changed product URL template or base currency"
+
+
 class CatalogSyncRun(models.Model):
-    """One catalog sync: its progress while it runs and its failures afterwards."""
+    """One catalog sync: its progress while it runs and its failures afterwards.
+
+    Every display item considered is counted once, by what became of it:
+    ``done`` (sent and accepted) + ``unchanged`` + ``failed`` + ``not_sent`` = ``total``.
+    """
 
     full = models.BooleanField(default=True)
+    trigger = models.CharField(
+        max_length=16, choices=CatalogSyncTrigger.choices, default=CatalogSyncTrigger.COMMAND
+    )
     state = models.CharField(
         max_length=10, choices=CatalogSyncState.choices, default=CatalogSyncState.RUNNING
     )
     total = models.PositiveIntegerField(default=0)
-    done = models.PositiveIntegerField(default=0)
-    failed = models.PositiveIntegerField(default=0)
-    unchanged = models.PositiveIntegerField(default=0)
-    calls = models.PositiveIntegerField(default=0)
-    failures = models.JSONField(
-        default=list, blank=True, help_text="[{externalId, detail}] from Klaviyo, at most 200."
+    done = models.PositiveIntegerField(default=0, help_text="Sent and accepted by Klaviyo.")
+    failed = models.PositiveIntegerField(default=0, help_text="Refused by Klaviyo.")
+    unchanged = models.PositiveIntegerField(default=0, help_text="Klaviyo has them as they are.")
+    not_sent = models.PositiveIntegerField(
+        default=0, help_text="Not sent: the run stopped before reaching them."
     )
+    missing_repaired = models.PositiveIntegerField(
+        default=0, help_text="Objects Klaviyo had lost, found by reading its catalog back."
+    )
+    calls = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -132,6 +167,35 @@ class CatalogSyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"{'full' if self.full else 'incremental'} sync {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class CatalogSyncFailure(models.Model):
+    """One element of a catalog sync run that Klaviyo refused, with Klaviyo's words."""
+
+    run = models.ForeignKey(CatalogSyncRun, on_delete=models.CASCADE, related_name="failures")
+    external_id = models.CharField(max_length=120)
+    detail = models.TextField()
+
+    class Meta:
+        ordering = ["run", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.external_id}: {self.detail}"
+
+
+class Lease(models.Model):
+    """A named claim that every process sees (the database, not one process's memory).
+
+    Used for "only one catalog sync or stock push at a time" and for "a push is already queued"
+    markers (``klaviyo_sync.services.leases``).
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    holder = models.CharField(max_length=64, blank=True)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} until {self.expires_at:%H:%M:%S}"
 
 
 class PendingCatalogChange(models.Model):

@@ -63,7 +63,10 @@ class BackInStockItemData:
     description: str
     url: str
     images: list[str]
-    price: Decimal | None  # in the ship-to country's pricelist
+    price: Decimal | None  # in the ship-to country's pricelist; None: not sold there
+    # False while the display item is unpublished or deleted, or has no price for the ship-to
+    # country: the virtual item is unpublished and its variants hold 0 (CONTRACT §8).
+    sold: bool = True
 
 
 @dataclass(frozen=True)
@@ -178,21 +181,33 @@ def back_in_stock_category_create_resource() -> dict[str, Any]:
 
 
 def back_in_stock_item_attributes(item: BackInStockItemData) -> dict[str, Any]:
-    return {
+    """A virtual item: published only while its display item is sold to that ship-to location.
+
+    Without a price the attribute is left out (Klaviyo keeps the last one): a price is never
+    invented.
+    """
+    attributes: dict[str, Any] = {
         "title": f"{item.product_name}{BACK_IN_STOCK_TITLE_SUFFIX}",
         "description": item.description,
         "url": item.url,
         "images": list(item.images),
         "image_full_url": item.images[0] if item.images else None,
         "image_thumbnail_url": item.images[0] if item.images else None,
-        "price": _money(item.price),
-        "published": True,
+        "published": item.sold,
     }
+    if item.price is not None:
+        attributes["price"] = _money(item.price)
+    return attributes
 
 
 def back_in_stock_variant_attributes(variant: BackInStockVariantData) -> dict[str, Any]:
-    """Everything but the stock figure, which travels on its own (see ``variant_stock_*``)."""
-    return {
+    """Everything but the stock figure, which travels on its own (see ``variant_stock_*``).
+
+    Klaviyo requires a variant price on create; without one the attribute is left out (an
+    update keeps the last one), and the push refuses to create such a variant rather than invent
+    a price (``klaviyo_sync.services.subscriptions``).
+    """
+    attributes: dict[str, Any] = {
         "title": f"{variant.product_name} - {variant.size_name}{BACK_IN_STOCK_TITLE_SUFFIX}",
         "description": variant.description,
         "sku": variant.sku,
@@ -200,10 +215,12 @@ def back_in_stock_variant_attributes(variant: BackInStockVariantData) -> dict[st
         "images": list(variant.images),
         "image_full_url": variant.images[0] if variant.images else None,
         "image_thumbnail_url": variant.images[0] if variant.images else None,
-        "price": _money(variant.price) if variant.price is not None else 0.0,
         "inventory_policy": BACK_IN_STOCK_INVENTORY_POLICY,
         "published": True,
     }
+    if variant.price is not None:
+        attributes["price"] = _money(variant.price)
+    return attributes
 
 
 def catalog_variant_create_resource(

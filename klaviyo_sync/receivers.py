@@ -16,6 +16,7 @@ from klaviyo_sync.selectors import integration_settings_get
 from klaviyo_sync.services.catalog import catalog_changes_record
 from klaviyo_sync.services.stock import stock_changes_record
 from shop.hooks import allocation_changed, display_items_changed, stock_changed
+from shop.models import Size
 
 
 @receiver(subscription_pending, dispatch_uid="klaviyo_sync.push_pending_subscription")
@@ -25,8 +26,16 @@ def push_pending_subscription(sender: Any, subscription_id: int, **kwargs: Any) 
 
 @receiver(display_items_changed, dispatch_uid="klaviyo_sync.resend_changed_items")
 def resend_changed_items(sender: Any, display_item_ids: frozenset[int], **kwargs: Any) -> None:
+    """The catalog item is re-sent; so are the virtual items and figures of its sizes, which
+    follow whether the display item is sold (published, priced) for each ship-to location."""
     with transaction.atomic():  # a failure here must not spoil a caller's transaction
         catalog_changes_record(display_item_ids=display_item_ids)
+        stock_changes_record(
+            size_ids=Size.objects.filter(
+                variant__display_item__id__in=display_item_ids
+            ).values_list("id", flat=True)
+        )
+    tasks.push_stock_changes_soon(coalesce_seconds=settings.KLAVIYO_STOCK_COALESCE_SECONDS)
     if integration_settings_get().catalog_sync_enabled:
         tasks.sync_catalog_incremental_soon(
             coalesce_seconds=settings.KLAVIYO_CATALOG_COALESCE_SECONDS

@@ -191,6 +191,13 @@ def _catalog_item_data(
     )
 
 
+def display_item_is_sold(*, published: bool, price: Decimal | None) -> bool:
+    """Whether a display item can be bought for a ship-to location: published, and priced in
+    the ship-to country's pricelist (CONTRACT §3: an item without that price is not sold there).
+    """
+    return published and price is not None
+
+
 def back_in_stock_variants_get(*, external_ids: Iterable[str]) -> list[BackInStockVariant]:
     return list(
         BackInStockVariant.objects.select_related(
@@ -233,6 +240,7 @@ def back_in_stock_payload_data(
         )
         name = display_item.variant.product.name
         images = list(display_item.images or [])
+        sold = display_item_is_sold(published=display_item.published, price=price)
         item = BackInStockItemData(
             external_id=product.external_id,
             product_name=name,
@@ -240,8 +248,10 @@ def back_in_stock_payload_data(
             url=url,
             images=images,
             price=price,
+            sold=sold,
         )
-        availability = figures.get((variant.size_id, product.country.code), 0)
+        # While it is not sold there, its variants hold 0: no rise, no email, no restock.
+        availability = figures.get((variant.size_id, product.country.code), 0) if sold else 0
         result.append(
             (
                 item,
@@ -294,11 +304,17 @@ def integration_status() -> dict[str, object]:
                 "done": latest.done,
                 "unchanged": latest.unchanged,
                 "failed": latest.failed,
+                "notSent": latest.not_sent,
+                "missingRepaired": latest.missing_repaired,
+                "trigger": latest.trigger,
                 "calls": latest.calls,
                 "startedAt": latest.started_at.isoformat(),
                 "finishedAt": latest.finished_at.isoformat() if latest.finished_at else None,
                 "error": latest.error or None,
-                "failures": latest.failures[:20],
+                "failures": [
+                    {"externalId": f.external_id, "detail": f.detail}
+                    for f in latest.failures.all()[:20]
+                ],
             },
         },
         "backInStock": {

@@ -9,13 +9,14 @@ from datetime import timedelta
 from celery import shared_task
 from celery.app.task import Task
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 
 from klaviyo_sync.client import KlaviyoNotConfigured, KlaviyoPermanentError, KlaviyoRetryableError
+from klaviyo_sync.models import CatalogSyncTrigger
 from klaviyo_sync.retry import backoff_seconds
 from klaviyo_sync.selectors import integration_settings_get
 from klaviyo_sync.services.catalog import CatalogSyncBusy, catalog_sync_run
+from klaviyo_sync.services.leases import lease_acquire, lease_release
 from klaviyo_sync.services.stock import (
     StockPushBusy,
     stock_changes_done,
@@ -24,6 +25,7 @@ from klaviyo_sync.services.stock import (
 )
 from klaviyo_sync.services.subscriptions import (
     MAX_PUSH_ATTEMPTS,
+    NotSoldThere,
     subscription_ids_to_sweep,
     subscription_push,
     subscription_push_failed,
@@ -33,8 +35,10 @@ from klaviyo_sync.services.subscriptions import (
 logger = logging.getLogger(__name__)
 
 SWEEP_BATCH = 1000
-INCREMENTAL_SYNC_QUEUED_KEY = "klaviyo:incremental-sync-queued"
-STOCK_PUSH_QUEUED_KEY = "klaviyo:stock-push-queued"
+# "Already queued" markers, in the database so that every process sees them (a marker in one
+# process's local-memory cache, as in the demo without Redis, hides nothing from the others).
+INCREMENTAL_SYNC_QUEUED = "klaviyo:incremental-sync-queued"
+STOCK_PUSH_QUEUED = "klaviyo:stock-push-queued"
 BUSY_RETRY_SECONDS = 5
 MAX_STOCK_PUSH_RETRIES = 8
 
@@ -49,7 +53,7 @@ def push_subscription(self: Task, subscription_id: int) -> str:
     except KlaviyoNotConfigured:
         logger.warning("KLAVIYO_API_KEY is not set: subscription %s stays pending", subscription_id)
         return "not-configured"
-    except KlaviyoPermanentError as exc:
+    except (KlaviyoPermanentError, NotSoldThere) as exc:
         subscription_push_failed(subscription_id=subscription_id, reason=str(exc))
         return "failed"
     except KlaviyoRetryableError as exc:
@@ -81,14 +85,21 @@ def sweep_pending_subscriptions() -> int:
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def sync_catalog(full: bool = True) -> str:
-    """A catalog sync, if catalog sync is switched on and no other sync is running."""
+def sync_catalog(full: bool = True, trigger: str | None = None) -> str:
+    """A catalog sync, if catalog sync is switched on and no other sync is running.
+
+    ``trigger``: what asked for it (``CatalogSyncTrigger``); the schedule when not given.
+    """
     if not integration_settings_get().catalog_sync_enabled:
         return "disabled"
     if not full:
-        cache.delete(INCREMENTAL_SYNC_QUEUED_KEY)
+        lease_release(name=INCREMENTAL_SYNC_QUEUED)
     try:
-        run = catalog_sync_run(full=full)
+        run = catalog_sync_run(
+            full=full,
+            trigger=trigger
+            or (CatalogSyncTrigger.SCHEDULE if full else CatalogSyncTrigger.CATALOG_CHANGE),
+        )
     except CatalogSyncBusy:
         return "busy"
     except KlaviyoNotConfigured:
@@ -98,19 +109,24 @@ def sync_catalog(full: bool = True) -> str:
 
 
 def _queue_once(*, key: str, countdown: float, send: Callable[[], object]) -> None:
-    """Queue a task once per burst: the first of many triggers within ``countdown`` queues it."""
-    if cache.add(key, "1", timeout=int(countdown) + 60):
+    """Queue a task once per burst: the first of many triggers within ``countdown`` queues it.
+
+    The marker is a lease in the database (``klaviyo_sync.services.leases``), released by the
+    task when it starts; it expires a minute after the task was due, should the task be lost.
+    """
+    holder = lease_acquire(name=key, seconds=countdown + 60)
+    if holder is not None:
         try:
             send()
         except Exception:
-            cache.delete(key)  # let the next trigger try again; the outbox keeps the work
+            lease_release(name=key, holder=holder)  # the next trigger tries again
             raise
 
 
 def sync_catalog_incremental_soon(*, coalesce_seconds: float) -> None:
     """One incremental catalog sync for a burst of display item changes."""
     _queue_once(
-        key=INCREMENTAL_SYNC_QUEUED_KEY,
+        key=INCREMENTAL_SYNC_QUEUED,
         countdown=coalesce_seconds,
         send=lambda: sync_catalog.apply_async(kwargs={"full": False}, countdown=coalesce_seconds),
     )
@@ -119,7 +135,7 @@ def sync_catalog_incremental_soon(*, coalesce_seconds: float) -> None:
 def push_stock_changes_soon(*, coalesce_seconds: float) -> None:
     """One stock push for a burst of stock changes."""
     _queue_once(
-        key=STOCK_PUSH_QUEUED_KEY,
+        key=STOCK_PUSH_QUEUED,
         countdown=coalesce_seconds,
         send=lambda: push_stock_changes.apply_async(countdown=coalesce_seconds),
     )
@@ -129,7 +145,7 @@ def push_stock_changes_soon(*, coalesce_seconds: float) -> None:
 def push_stock_changes(self: Task, reconcile: bool = False) -> str:
     """Push the figures of sizes noted as changed (or, reconciling, of every waiting variant)."""
     if not reconcile:
-        cache.delete(STOCK_PUSH_QUEUED_KEY)
+        lease_release(name=STOCK_PUSH_QUEUED)
     started = timezone.now()
     size_ids = None if reconcile else stock_changes_take(started_before=started)
     if size_ids == []:

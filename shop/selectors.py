@@ -7,7 +7,7 @@ from django.db import connection
 from django.db.models import F, IntegerField, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, Greatest
 
-from shop.models import Country, DisplayItem, Language, Size, State, Stock
+from shop.models import Country, DisplayItem, Language, Price, Size, State, Stock
 
 _FREE_TO_ALLOCATE = Greatest(F("physical") - F("allocated"), Value(0), output_field=IntegerField())
 
@@ -59,6 +59,7 @@ class StorefrontLookup:
     """What the catalog says about the item, ship-to location and language of one request."""
 
     item_found: bool  # the size exists, belongs to the display item, which is published
+    item_priced: bool  # the display item has a price in the ship-to country's pricelist
     country_id: int | None  # None: not a ship-to country
     country_has_states: bool
     country_language_id: int | None
@@ -82,7 +83,7 @@ def storefront_lookup(
     it took five round trips, and building those queries cost more CPU than everything else in
     the request (bench/README.md, "Load"); these small tables need no more than one statement.
     """
-    size, display_item = Size._meta, DisplayItem._meta
+    size, display_item, price = Size._meta, DisplayItem._meta, Price._meta
     country, state, language = Country._meta, State._meta, Language._meta
     if display_item_id is None or size_id is None or max(display_item_id, size_id) > BIGINT_MAX:
         display_item_id = size_id = None  # no such ids: the item is simply not found
@@ -92,6 +93,10 @@ def storefront_lookup(
                 SELECT 1 FROM {size.db_table} s
                 JOIN {display_item.db_table} d ON d.variant_id = s.variant_id
                 WHERE s.id = %(size_id)s AND d.id = %(display_item_id)s AND d.published
+            ),
+            EXISTS (
+                SELECT 1 FROM {price.db_table} p
+                WHERE p.display_item_id = %(display_item_id)s AND p.pricelist_id = c.pricelist_id
             ),
             c.id,
             EXISTS (SELECT 1 FROM {state.db_table} st WHERE st.country_id = c.id),
@@ -115,9 +120,19 @@ def storefront_lookup(
         cursor.execute(sql, params)
         row = cursor.fetchone()
     assert row is not None  # the LEFT JOIN from one row always gives one row
-    item_found, country_id, has_states, country_language_id, state_id, language_id, default = row
+    (
+        item_found,
+        item_priced,
+        country_id,
+        has_states,
+        country_language_id,
+        state_id,
+        language_id,
+        default,
+    ) = row
     return StorefrontLookup(
         item_found=bool(item_found),
+        item_priced=bool(item_priced),
         country_id=country_id,
         country_has_states=bool(country_id is not None and has_states),
         country_language_id=country_language_id,

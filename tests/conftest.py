@@ -81,8 +81,11 @@ def catalog(db) -> Catalog:
     new_york = StateFactory(country=usa, code="NY")
     StateFactory(country=usa, code="CA")
     CountryFactory(code="NO", market=None, pricelist=None, is_ship_to=False)
-    size = SizeFactory(id=23400, variant=DisplayItemFactory(id=12366).variant, name="M")
+    size = SizeFactory(
+        id=23400, variant=DisplayItemFactory(id=12366, priced_everywhere=True).variant, name="M"
+    )
     unpublished = SizeFactory(
-        id=23500, variant=DisplayItemFactory(id=12999, published=False).variant
+        id=23500,
+        variant=DisplayItemFactory(id=12999, published=False, priced_everywhere=True).variant,
     )
     return Catalog(english, swedish, sweden, usa, new_york, size, unpublished)

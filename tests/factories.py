@@ -117,6 +117,7 @@ class VariantFactory(factory.django.DjangoModelFactory):
 class DisplayItemFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = DisplayItem
+        skip_postgeneration_save = True
 
     id = factory.Sequence(lambda n: 10000 + n)
     variant = factory.SubFactory(VariantFactory)
@@ -124,6 +125,19 @@ class DisplayItemFactory(factory.django.DjangoModelFactory):
     description = "A fine garment."
     images = factory.LazyFunction(lambda: ["https://cdn.example.com/a.jpg"])
     published = True
+
+    @factory.post_generation
+    def priced_everywhere(self, create, extracted, **kwargs):
+        """``priced_everywhere=True``: priced in every pricelist that exists, so sold everywhere."""
+        if not create or not extracted:
+            return
+        Price.objects.bulk_create(
+            [
+                Price(display_item=self, pricelist=pricelist, amount=Decimal("99.00"))
+                for pricelist in Pricelist.objects.all()
+            ],
+            ignore_conflicts=True,
+        )
 
 
 class PriceFactory(factory.django.DjangoModelFactory):

@@ -139,7 +139,7 @@ if CELERY_BROKER_URL.startswith("redis"):
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending-subscriptions": {
         "task": "klaviyo_sync.tasks.sweep_pending_subscriptions",
-        "schedule": env.float("KLAVIYO_SWEEP_SECONDS", default=60.0),
+        "schedule": env.float("KLAVIYO_SWEEP_SECONDS", default=15.0),
     },
     "catalog-sync-incremental": {
         "task": "klaviyo_sync.tasks.sync_catalog",
@@ -205,10 +205,11 @@ KLAVIYO_CONNECT_TIMEOUT_SECONDS = env.float("KLAVIYO_CONNECT_TIMEOUT_SECONDS", d
 KLAVIYO_READ_TIMEOUT_SECONDS = env.float("KLAVIYO_READ_TIMEOUT_SECONDS", default=20.0)
 # Changes to display items within this many seconds go to Klaviyo together.
 KLAVIYO_CATALOG_COALESCE_SECONDS = env.float("KLAVIYO_CATALOG_COALESCE_SECONDS", default=5.0)
-# A worker pushing a subscription holds it this long; if it dies, the sweep retries after.
-KLAVIYO_PUSH_LEASE_SECONDS = env.float("KLAVIYO_PUSH_LEASE_SECONDS", default=300.0)
+# A worker pushing a subscription holds it this long, renewed every third of it while the push
+# lives; if the worker dies, the subscription is free again once this has run out.
+KLAVIYO_PUSH_LEASE_SECONDS = env.float("KLAVIYO_PUSH_LEASE_SECONDS", default=30.0)
 # The sweep re-queues subscriptions still pending this long after their last change.
-KLAVIYO_SWEEP_AFTER_SECONDS = env.float("KLAVIYO_SWEEP_AFTER_SECONDS", default=60.0)
+KLAVIYO_SWEEP_AFTER_SECONDS = env.float("KLAVIYO_SWEEP_AFTER_SECONDS", default=30.0)
 # Stock changes within this many seconds go to Klaviyo in the same variant bulk jobs.
 KLAVIYO_STOCK_COALESCE_SECONDS = env.float("KLAVIYO_STOCK_COALESCE_SECONDS", default=2.0)
 

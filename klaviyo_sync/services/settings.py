@@ -4,7 +4,7 @@ from functools import partial
 
 from django.db import transaction
 
-from klaviyo_sync.models import IntegrationSettings
+from klaviyo_sync.models import CatalogSyncTrigger, IntegrationSettings
 
 
 def integration_settings_update(
@@ -52,7 +52,14 @@ def integration_settings_update(
         resend_catalog = {"catalog_sync_enabled", "product_url_template", "base_currency"}
         if current.catalog_sync_enabled and resend_catalog.intersection(changed):
             # Switched on: the initial full sync. New URLs or currency: every item changes.
-            transaction.on_commit(partial(sync_catalog.delay, full=True), robust=True)
+            trigger = (
+                CatalogSyncTrigger.SWITCH
+                if "catalog_sync_enabled" in changed
+                else CatalogSyncTrigger.SETTINGS
+            )
+            transaction.on_commit(
+                partial(sync_catalog.delay, full=True, trigger=trigger), robust=True
+            )
         if "minimum_stock_level" in changed:
             # Every figure follows the minimum: recompute them all.
             transaction.on_commit(partial(push_stock_changes.delay, reconcile=True), robust=True)

@@ -6,24 +6,42 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
-from backinstock.models import BackInStockVariant, SubscriptionStatus
-from klaviyo_sync.client import KlaviyoClient
-from klaviyo_sync.models import CatalogObjectKind, PendingStockChange, Restock, SentCatalogObject
-from klaviyo_sync.payloads import inventory_quantity_for, job_batches, variant_stock_update_resource
-from klaviyo_sync.selectors import integration_settings_get
+from backinstock.models import BackInStockProduct, BackInStockVariant, SubscriptionStatus
+from klaviyo_sync.client import KlaviyoClient, KlaviyoError
+from klaviyo_sync.models import PendingStockChange, Restock
+from klaviyo_sync.payloads import (
+    back_in_stock_item_attributes,
+    catalog_item_update_resource,
+    inventory_quantity_for,
+    job_batches,
+    payload_hash,
+    unpublished_item_attributes,
+    variant_stock_update_resource,
+)
+from klaviyo_sync.selectors import back_in_stock_payload_data, integration_settings_get
 from klaviyo_sync.services.jobs import BulkJobRunner, JobOutcome
+from klaviyo_sync.services.leases import lease_acquire, lease_release
+from klaviyo_sync.services.sent import (
+    BACK_IN_STOCK,
+    detail_says_missing,
+    sent_figures_set,
+    sent_forget,
+    sent_objects,
+    sent_remember,
+)
+from shop.models import Price
 from shop.selectors import availability_by_size_for_ship_to
 
 logger = logging.getLogger(__name__)
 
-STOCK_PUSH_LOCK_KEY = "klaviyo:stock-push-lock"
-STOCK_PUSH_LOCK_SECONDS = 15 * 60
+STOCK_PUSH_LEASE = "klaviyo:stock-push"
+STOCK_PUSH_LEASE_SECONDS = 15 * 60
 WAITING = (SubscriptionStatus.PENDING, SubscriptionStatus.SUBSCRIBED)
 
 
@@ -37,6 +55,7 @@ class StockPushResult:
     variants_changed: int = 0
     variants_failed: int = 0
     restocks: int = 0
+    variants_recreated: int = 0
     jobs: int = 0
     calls: int = 0
     failures: dict[str, str] = field(default_factory=dict)
@@ -66,31 +85,40 @@ def stock_changes_record(*, size_ids: Iterable[int]) -> None:
 
 def _planned_changes(
     *, size_ids: list[int] | None, minimum_stock_level: int
-) -> tuple[int, list[_Change]]:
+) -> tuple[int, list[_Change], set[int]]:
     """The figures Klaviyo should have, compared with what it was last sent.
 
-    Only variants that Klaviyo already has and that someone is waiting on count: a variant is
-    created, with its figure of that moment, when its first subscription is pushed.
+    Only variants that Klaviyo already has (in this account) and that someone is waiting on
+    count: a variant is created, with its figure of that moment, when its first subscription is
+    pushed. A variant whose display item is not sold to its ship-to location (unpublished, or no
+    price in the country's pricelist) holds 0. Also returns the ids of the virtual products
+    considered, whose items may need re-sending.
     """
     variants = BackInStockVariant.objects.filter(subscriptions__status__in=WAITING)
     if size_ids is not None:
         variants = variants.filter(size_id__in=size_ids)
+    priced = Price.objects.filter(
+        display_item_id=OuterRef("product__display_item_id"),
+        pricelist_id=OuterRef("product__country__pricelist_id"),
+    )
     rows = list(
         variants.annotate(
             subscribed=Count(
                 "subscriptions", filter=Q(subscriptions__status=SubscriptionStatus.SUBSCRIBED)
-            )
-        ).values_list("id", "external_id", "size_id", "product__country__code", "subscribed")
-    )
+            ),
+            sold=Q(product__display_item__published=True) & Exists(priced),
+        ).values_list(
+            "id", "external_id", "size_id", "product__country__code", "subscribed", "sold",
+            "product_id",
+        )
+    )  # fmt: skip
     sent = dict(
-        SentCatalogObject.objects.filter(
-            kind=CatalogObjectKind.VARIANT,
-            exists_in_klaviyo=True,
-            external_id__in=[row[1] for row in rows],
-        ).values_list("external_id", "inventory_quantity")
+        sent_objects(owner=BACK_IN_STOCK, kind="variant", external_ids=[row[1] for row in rows])
+        .filter(exists_in_klaviyo=True)
+        .values_list("external_id", "inventory_quantity")
     )
     sizes_by_country: dict[str, set[int]] = defaultdict(set)
-    for _, external_id, size_id, country_code, _ in rows:
+    for _, external_id, size_id, country_code, _, _, _ in rows:
         if external_id in sent:
             sizes_by_country[country_code].add(size_id)
     availability = {
@@ -101,11 +129,13 @@ def _planned_changes(
         ).items()
     }
     changes = []
-    for variant_id, external_id, size_id, country_code, subscribed in rows:
+    products: set[int] = set()
+    for variant_id, external_id, size_id, country_code, subscribed, sold, product_id in rows:
         if external_id not in sent:
             continue
+        products.add(product_id)
         quantity = inventory_quantity_for(
-            availability=availability[(size_id, country_code)],
+            availability=availability[(size_id, country_code)] if sold else 0,
             minimum_stock_level=minimum_stock_level,
         )
         previous = sent[external_id]
@@ -113,8 +143,7 @@ def _planned_changes(
             changes.append(
                 _Change(variant_id, external_id, size_id, previous or 0, quantity, subscribed)
             )
-    considered = sum(1 for row in rows if row[1] in sent)
-    return considered, changes
+    return len({row[0] for row in rows if row[1] in sent}), changes, products
 
 
 def stock_figures_push(
@@ -125,42 +154,61 @@ def stock_figures_push(
     ``size_ids`` limits the work to the variants of these sizes; None means every variant with
     waiting subscribers (the reconciliation, and the answer to a changed minimum stock level or
     allocation rule). Each variant's figure is its ship-to location's availability under the
-    minimum-stock rule (CONTRACT §8); only figures that differ from what Klaviyo accepted last
-    are sent, up to 100 per job. A rise from 0 is recorded as a ``Restock`` with the number of
-    subscribers waiting. Failed elements are noted as pending changes for the next run.
+    minimum-stock rule (CONTRACT §8), and 0 while its display item is not sold there; only
+    figures that differ from what Klaviyo accepted last are sent, up to 100 per job. The virtual
+    items of the variants considered are re-sent when they changed (unpublished while their
+    display item is not sold there, published again after). A rise from 0 is recorded as a
+    ``Restock`` with the number of subscribers waiting. A variant Klaviyo answers does not exist
+    is created again with its current figure; other failed elements are noted as pending changes
+    for the next run. Only one push runs at a time, in any process (``StockPushBusy``).
     """
-    if not cache.add(STOCK_PUSH_LOCK_KEY, "1", timeout=STOCK_PUSH_LOCK_SECONDS):
+    holder = lease_acquire(name=STOCK_PUSH_LEASE, seconds=STOCK_PUSH_LEASE_SECONDS)
+    if holder is None:
         raise StockPushBusy("another stock push is running")
     try:
         return _push(size_ids=None if size_ids is None else list(set(size_ids)), client=client)
     finally:
-        cache.delete(STOCK_PUSH_LOCK_KEY)
+        lease_release(name=STOCK_PUSH_LEASE, holder=holder)
 
 
 def _push(*, size_ids: list[int] | None, client: KlaviyoClient | None) -> StockPushResult:
     result = StockPushResult()
-    considered, changes = _planned_changes(
+    considered, changes, product_ids = _planned_changes(
         size_ids=size_ids, minimum_stock_level=integration_settings_get().minimum_stock_level
     )
     result.variants_considered = considered
     result.variants_changed = len(changes)
-    if not changes:
+    item_updates = _virtual_item_updates(product_ids=product_ids)
+    if size_ids is None:
+        item_updates.update(_withdrawn_item_updates())
+    if not changes and not item_updates:
         return result
     client = client or KlaviyoClient.from_settings()
     by_external_id = {change.external_id: change for change in changes}
+    lost: list[str] = []
 
     def on_outcome(outcome: JobOutcome) -> None:
+        if outcome.kind == "item":
+            sent_remember(
+                owner=BACK_IN_STOCK,
+                kind="item",
+                hashes={i: item_updates[i][1] for i in outcome.succeeded if i in item_updates},
+            )
+            lost_items = [i for i, d in outcome.failed.items() if detail_says_missing(d)]
+            sent_forget(kind="item", external_ids=lost_items)
+            return
         accepted = [by_external_id[i] for i in outcome.succeeded if i in by_external_id]
         _record_accepted(accepted, result)
-        if outcome.failed:
-            result.variants_failed += len(outcome.failed)
-            result.failures.update(outcome.failed)
+        missing = [i for i, detail in outcome.failed.items() if detail_says_missing(detail)]
+        lost.extend(missing)
+        refused = {i: d for i, d in outcome.failed.items() if i not in missing}
+        if refused:
+            result.variants_failed += len(refused)
+            result.failures.update(refused)
             stock_changes_record(
-                size_ids=[by_external_id[i].size_id for i in outcome.failed if i in by_external_id]
+                size_ids=[by_external_id[i].size_id for i in refused if i in by_external_id]
             )
-            logger.warning(
-                "stock push: %d variants failed: %s", len(outcome.failed), outcome.failed
-            )
+            logger.warning("stock push: %d variants failed: %s", len(refused), refused)
 
     runner = BulkJobRunner(client, on_outcome=on_outcome)
     resources = [
@@ -168,6 +216,9 @@ def _push(*, size_ids: list[int] | None, client: KlaviyoClient | None) -> StockP
         for c in changes
     ]
     try:
+        for batch in job_batches([resource for resource, _ in item_updates.values()]):
+            runner.submit(kind="item", operation="update", resources=batch)
+            result.jobs += 1
         for batch in job_batches(resources):
             runner.submit(kind="variant", operation="update", resources=batch)
             result.jobs += 1
@@ -175,7 +226,84 @@ def _push(*, size_ids: list[int] | None, client: KlaviyoClient | None) -> StockP
     finally:
         runner.close()  # after a failure, let the runner's threads go
     result.calls = runner.calls
+    if lost:
+        result.variants_recreated = _lost_variants_recreate(external_ids=lost, client=client)
     return result
+
+
+def _virtual_item_updates(*, product_ids: set[int]) -> dict[str, tuple[dict[str, Any], str]]:
+    """Update resources (with their hashes) for the virtual items that changed since sent."""
+    if not product_ids:
+        return {}
+    one_variant_each = {
+        variant.product_id: variant
+        for variant in BackInStockVariant.objects.filter(product_id__in=product_ids)
+        .select_related(
+            "size", "product__display_item__variant__product", "product__country__pricelist"
+        )
+        .order_by("product_id", "id")
+    }
+    data = back_in_stock_payload_data(
+        variants=list(one_variant_each.values()), settings_record=integration_settings_get()
+    )
+    sent = dict(
+        sent_objects(
+            owner=BACK_IN_STOCK, kind="item", external_ids=[item.external_id for item, _ in data]
+        )
+        .filter(exists_in_klaviyo=True)
+        .values_list("external_id", "payload_hash")
+    )
+    updates: dict[str, tuple[dict[str, Any], str]] = {}
+    for item, _ in data:
+        attributes = back_in_stock_item_attributes(item)
+        value = payload_hash(attributes)
+        if item.external_id in sent and sent[item.external_id] != value:
+            resource = catalog_item_update_resource(
+                external_id=item.external_id, attributes=attributes
+            )
+            updates[item.external_id] = (resource, value)
+    return updates
+
+
+def _withdrawn_item_updates() -> dict[str, tuple[dict[str, Any], str]]:
+    """Virtual items Klaviyo has whose virtual product is gone (its display item was deleted):
+    unpublished, so that no email offers what cannot be bought."""
+    existing = set(BackInStockProduct.objects.values_list("external_id", flat=True))
+    attributes = unpublished_item_attributes()
+    value = payload_hash(attributes)
+    return {
+        external_id: (
+            catalog_item_update_resource(external_id=external_id, attributes=attributes),
+            value,
+        )
+        for external_id, sent_hash in sent_objects(owner=BACK_IN_STOCK, kind="item")
+        .filter(exists_in_klaviyo=True)
+        .values_list("external_id", "payload_hash")
+        if external_id not in existing and sent_hash != value
+    }
+
+
+def _lost_variants_recreate(*, external_ids: list[str], client: KlaviyoClient) -> int:
+    """Klaviyo answered that these variants do not exist: forget them and create them again,
+    with their current figures. Returns how many were created."""
+    from klaviyo_sync.services.subscriptions import NotSoldThere, back_in_stock_variant_ensure
+
+    sent_forget(kind="variant", external_ids=external_ids)
+    settings_record = integration_settings_get()
+    created = 0
+    for variant in BackInStockVariant.objects.filter(external_id__in=external_ids).select_related(
+        "product"
+    ):
+        try:
+            back_in_stock_variant_ensure(
+                client=client, variant=variant, settings_record=settings_record
+            )
+        except (KlaviyoError, NotSoldThere) as exc:
+            logger.warning("could not create %s again: %s", variant.external_id, exc)
+            stock_changes_record(size_ids=[variant.size_id])
+            continue
+        created += 1
+    return created
 
 
 def _record_accepted(accepted: list[_Change], result: StockPushResult) -> None:
@@ -183,16 +311,7 @@ def _record_accepted(accepted: list[_Change], result: StockPushResult) -> None:
         return
     now = timezone.now()
     with transaction.atomic():
-        rows = {
-            row.external_id: row
-            for row in SentCatalogObject.objects.select_for_update().filter(
-                kind=CatalogObjectKind.VARIANT, external_id__in=[c.external_id for c in accepted]
-            )
-        }
-        for change in accepted:
-            rows[change.external_id].inventory_quantity = change.quantity
-            rows[change.external_id].sent_at = now
-        SentCatalogObject.objects.bulk_update(rows.values(), ["inventory_quantity", "sent_at"])
+        sent_figures_set(figures={c.external_id: c.quantity for c in accepted}, at=now)
         restocks = [
             Restock(
                 variant_id=c.variant_id,

@@ -1,20 +1,29 @@
-"""Pushing back-in-stock subscriptions to Klaviyo (flow 2)."""
+"""Pushing back-in-stock subscriptions to Klaviyo (flow 2), and the objects they hang on.
+
+The back-in-stock flow owns the ``backinstock`` category, the virtual items (``12366_SE_00``) and
+their variants (``12366_SE_00_23400``): it creates them when a subscription needs them, and
+creates them again whenever Klaviyo says they do not exist (deleted in Klaviyo, another account,
+a sandbox that started empty).
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import timedelta
 from enum import Enum
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from backinstock.models import BackInStockVariant, Subscription, SubscriptionStatus
-from klaviyo_sync.client import KlaviyoClient, KlaviyoError
-from klaviyo_sync.models import CatalogObjectKind, IntegrationSettings, SentCatalogObject
+from klaviyo_sync.client import KlaviyoClient, KlaviyoError, KlaviyoPermanentError
+from klaviyo_sync.models import IntegrationSettings
 from klaviyo_sync.payloads import (
+    BACK_IN_STOCK_CATEGORY_ID,
+    back_in_stock_category_create_resource,
     back_in_stock_item_attributes,
     back_in_stock_subscription_body,
     back_in_stock_variant_attributes,
@@ -26,12 +35,23 @@ from klaviyo_sync.payloads import (
     profile_properties_body,
     single_body,
 )
+from klaviyo_sync.retry import call_with_retries
 from klaviyo_sync.selectors import back_in_stock_payload_data, integration_settings_get
-from klaviyo_sync.services.catalog import back_in_stock_category_ensure
+from klaviyo_sync.services.sent import (
+    BACK_IN_STOCK,
+    detail_says_missing,
+    sent_forget,
+    sent_objects,
+    sent_remember,
+)
 
 logger = logging.getLogger(__name__)
 
 MAX_PUSH_ATTEMPTS = 8
+# "Does not exist" anywhere in the chain (category, item, variant) forgets the chain and creates
+# it again; a chain still missing after this many rounds is an error.
+MAX_RECREATE_ROUNDS = 2
+WAITING = (SubscriptionStatus.PENDING, SubscriptionStatus.SUBSCRIBED)
 
 
 class PushResult(Enum):
@@ -39,93 +59,230 @@ class PushResult(Enum):
     NOT_CLAIMED = "not-claimed"  # done already, failed, or another worker holds it
 
 
-def _sent_state(kind: str, external_id: str) -> SentCatalogObject | None:
-    return SentCatalogObject.objects.filter(kind=kind, external_id=external_id).first()
+class NotSoldThere(Exception):
+    """The size cannot be bought for the subscription's ship-to location (no price in its
+    pricelist): nothing with an invented price is sent to Klaviyo."""
 
 
-def _remember(
-    kind: str, external_id: str, value: str, *, inventory_quantity: int | None = None
+def _missing(exc: KlaviyoError) -> bool:
+    return isinstance(exc, KlaviyoPermanentError) and (
+        exc.status == 404 or detail_says_missing(exc.detail)
+    )
+
+
+def _remembered(kind: str, external_id: str) -> tuple[bool, str]:
+    """(whether Klaviyo has it, the hash it last accepted) for one back-in-stock object."""
+    row = (
+        sent_objects(owner=BACK_IN_STOCK, kind=kind, external_ids=[external_id])
+        .values_list("exists_in_klaviyo", "payload_hash")
+        .first()
+    )
+    return (bool(row[0]), row[1]) if row else (False, "")
+
+
+def _create_or_update(
+    client: KlaviyoClient,
+    *,
+    kind: str,
+    external_id: str,
+    exists: bool,
+    create: dict[str, object],
+    update: dict[str, object],
 ) -> None:
-    SentCatalogObject.objects.update_or_create(
-        kind=kind,
-        external_id=external_id,
-        defaults={
-            "payload_hash": value,
-            "exists_in_klaviyo": True,
-            "last_error": "",
-            "sent_at": timezone.now(),
-            **(
-                {"inventory_quantity": inventory_quantity} if inventory_quantity is not None else {}
-            ),
-        },
+    """Send one object: an update if Klaviyo has it, else a create (409 → an update)."""
+    if exists:
+        try:
+            client.catalog_update(kind=kind, external_id=external_id, body=single_body(update))  # type: ignore[arg-type]
+            return
+        except KlaviyoPermanentError as exc:
+            if not _missing(exc):
+                raise
+            logger.info("Klaviyo lost %s %s: creating it again", kind, external_id)
+    if not client.catalog_create(kind=kind, body=single_body(create)):  # type: ignore[arg-type]
+        client.catalog_update(kind=kind, external_id=external_id, body=single_body(update))  # type: ignore[arg-type]
+
+
+def back_in_stock_category_ensure(*, client: KlaviyoClient) -> None:
+    """The ``backinstock`` category exists in Klaviyo (created once per account, remembered)."""
+    exists, _ = _remembered("category", BACK_IN_STOCK_CATEGORY_ID)
+    if exists:
+        return
+    resource = back_in_stock_category_create_resource()
+    call_with_retries(lambda: client.catalog_create(kind="category", body=single_body(resource)))
+    sent_remember(
+        owner=BACK_IN_STOCK,
+        kind="category",
+        hashes={BACK_IN_STOCK_CATEGORY_ID: payload_hash(resource["attributes"])},
     )
 
 
 def back_in_stock_variant_ensure(
     *, client: KlaviyoClient, variant: BackInStockVariant, settings_record: IntegrationSettings
 ) -> None:
-    """The ``backinstock`` category, the virtual item and the variant exist in Klaviyo.
+    """The ``backinstock`` category, the virtual item and the variant exist in Klaviyo, as now.
 
-    Each is created once (a 409 "already exists" means another worker or an earlier run was
-    first, and the current attributes are sent as an update instead) and re-sent only when its
-    attributes changed. A new variant carries its current stock figure (CONTRACT §8).
+    Each is created once per account (a 409 "already exists" means another worker or an earlier
+    run was first: the current attributes are sent as an update) and re-sent only when its
+    attributes changed. A new variant carries its current stock figure (CONTRACT §8). When
+    Klaviyo answers that any of them does not exist, the memory of the whole chain is forgotten
+    and the chain created again. Raises ``NotSoldThere`` for a variant without a price for its
+    ship-to location that Klaviyo does not have yet, and ``KlaviyoError`` for the caller to retry.
     """
+    for round_number in range(1, MAX_RECREATE_ROUNDS + 1):
+        try:
+            _variant_chain_send(client=client, variant=variant, settings_record=settings_record)
+            return
+        except KlaviyoPermanentError as exc:
+            if not _missing(exc) or round_number == MAX_RECREATE_ROUNDS:
+                raise
+            logger.info("Klaviyo lost part of %s (%s): creating it again", variant, exc.detail)
+            _variant_chain_forget(variant)
+
+
+def _variant_chain_forget(variant: BackInStockVariant) -> None:
+    sent_forget(kind="category", external_ids=[BACK_IN_STOCK_CATEGORY_ID])
+    sent_forget(kind="item", external_ids=[variant.product.external_id])
+    sent_forget(kind="variant", external_ids=[variant.external_id])
+
+
+def _variant_chain_send(
+    *, client: KlaviyoClient, variant: BackInStockVariant, settings_record: IntegrationSettings
+) -> None:
     back_in_stock_category_ensure(client=client)
     [(item, variant_data)] = back_in_stock_payload_data(
         variants=[variant], settings_record=settings_record
     )
+    item_exists, item_sent_hash = _remembered("item", item.external_id)
+    variant_exists, variant_sent_hash = _remembered("variant", variant_data.external_id)
+    if variant_data.price is None and not variant_exists:
+        raise NotSoldThere(
+            f"{variant_data.external_id}: the display item has no price in the pricelist of "
+            "this ship-to country, so it is not sold there"
+        )
 
     item_attributes = back_in_stock_item_attributes(item)
     item_hash = payload_hash(item_attributes)
-    sent_item = _sent_state(CatalogObjectKind.ITEM, item.external_id)
-    if sent_item is None or not sent_item.exists_in_klaviyo or sent_item.payload_hash != item_hash:
-        create = catalog_item_create_resource(
-            external_id=item.external_id, attributes=item_attributes, category_ids=["backinstock"]
-        )
-        if not client.catalog_create(kind="item", body=single_body(create)):
-            update = catalog_item_update_resource(
+    if not item_exists or item_sent_hash != item_hash:
+        _create_or_update(
+            client,
+            kind="item",
+            external_id=item.external_id,
+            exists=item_exists,
+            create=catalog_item_create_resource(
+                external_id=item.external_id,
+                attributes=item_attributes,
+                category_ids=[BACK_IN_STOCK_CATEGORY_ID],
+            ),
+            update=catalog_item_update_resource(
                 external_id=item.external_id, attributes=item_attributes
-            )
-            client.catalog_update(
-                kind="item", external_id=item.external_id, body=single_body(update)
-            )
-        _remember(CatalogObjectKind.ITEM, item.external_id, item_hash)
+            ),
+        )
+        sent_remember(owner=BACK_IN_STOCK, kind="item", hashes={item.external_id: item_hash})
 
     variant_attributes = back_in_stock_variant_attributes(variant_data)
     variant_hash = payload_hash(variant_attributes)
-    sent_variant = _sent_state(CatalogObjectKind.VARIANT, variant_data.external_id)
-    if (
-        sent_variant is None
-        or not sent_variant.exists_in_klaviyo
-        or sent_variant.payload_hash != variant_hash
-    ):
-        create = catalog_variant_create_resource(
-            variant=variant_data, attributes=variant_attributes
-        )
-        if not client.catalog_create(kind="variant", body=single_body(create)):
-            update = catalog_variant_update_resource(
+    if not variant_exists or variant_sent_hash != variant_hash:
+        figure = variant_data.inventory_quantity
+        _create_or_update(
+            client,
+            kind="variant",
+            external_id=variant_data.external_id,
+            exists=variant_exists,
+            create=catalog_variant_create_resource(
+                variant=variant_data, attributes=variant_attributes
+            ),
+            update=catalog_variant_update_resource(
                 external_id=variant_data.external_id,
-                attributes={
-                    **variant_attributes,
-                    "inventory_quantity": variant_data.inventory_quantity,
-                },
-            )
-            client.catalog_update(
-                kind="variant", external_id=variant_data.external_id, body=single_body(update)
-            )
-        _remember(
-            CatalogObjectKind.VARIANT,
-            variant_data.external_id,
-            variant_hash,
-            inventory_quantity=variant_data.inventory_quantity,
+                attributes={**variant_attributes, "inventory_quantity": figure},
+            ),
         )
+        sent_remember(
+            owner=BACK_IN_STOCK,
+            kind="variant",
+            hashes={variant_data.external_id: variant_hash},
+            inventory={variant_data.external_id: figure},
+        )
+
+
+def back_in_stock_objects_repair(*, client: KlaviyoClient | None = None) -> int:
+    """Create again the virtual items and variants that someone is waiting on and that Klaviyo
+    no longer has (after the reconciliation's read-back forgot them). Returns how many.
+
+    Variants that cannot be re-created now (Klaviyo refuses them, or not sold there) are logged
+    and left for the next reconciliation.
+    """
+    client = client or KlaviyoClient.from_settings()
+    remembered = set(
+        sent_objects(owner=BACK_IN_STOCK, kind="variant")
+        .filter(exists_in_klaviyo=True)
+        .values_list("external_id", flat=True)
+    )
+    waiting = (
+        BackInStockVariant.objects.filter(subscriptions__status__in=WAITING)
+        .select_related("product")
+        .distinct()
+        .order_by("id")
+    )
+    settings_record = integration_settings_get()
+    repaired = 0
+    for variant in waiting.iterator(chunk_size=500):
+        if variant.external_id in remembered:
+            continue
+        if not Subscription.objects.filter(
+            variant=variant, subscription_sent_at__isnull=False
+        ).exists():
+            continue  # nothing pushed yet: the pushes create it
+        try:
+            back_in_stock_variant_ensure(
+                client=client, variant=variant, settings_record=settings_record
+            )
+        except (KlaviyoError, NotSoldThere) as exc:
+            logger.warning("could not create %s again: %s", variant.external_id, exc)
+            continue
+        repaired += 1
+    return repaired
+
+
+class _LeaseKeeper:
+    """Renews a subscription's push lease while its push is alive.
+
+    The lease is short (``KLAVIYO_PUSH_LEASE_SECONDS``, 30 s by default) so that the
+    subscriptions of a worker that died mid-push are free again within that time; a live push
+    (which may wait on the shared rate limiter or on a slow Klaviyo) renews it every third of it.
+    """
+
+    def __init__(self, subscription_id: int) -> None:
+        self.subscription_id = subscription_id
+        self.seconds = float(settings.KLAVIYO_PUSH_LEASE_SECONDS)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="push-lease", daemon=True)
+
+    def __enter__(self) -> _LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self.seconds / 3):
+                Subscription.objects.filter(
+                    id=self.subscription_id, status=SubscriptionStatus.PENDING
+                ).update(push_claimed_until=timezone.now() + timedelta(seconds=self.seconds))
+        except Exception:  # a renewal that fails only shortens the lease
+            logger.warning("could not renew the push lease of %s", self.subscription_id)
+        finally:
+            connection.close()  # this thread's own connection
 
 
 def _claim(subscription_id: int) -> bool:
     """Take the push of a pending subscription for a while; False if it is not ours.
 
-    The lease (``KLAVIYO_PUSH_LEASE_SECONDS``) outlives any push: a worker killed mid-push
-    leaves it behind, and the sweep re-queues the subscription once it has run out.
+    The lease is short and renewed while the push lives (``_LeaseKeeper``): a worker killed
+    mid-push leaves it to run out within ``KLAVIYO_PUSH_LEASE_SECONDS``, and the sweep re-queues
+    the subscription then.
     """
     now = timezone.now()
     return bool(
@@ -141,12 +298,14 @@ def _claim(subscription_id: int) -> bool:
 def subscription_push(*, subscription_id: int, client: KlaviyoClient | None = None) -> PushResult:
     """Push one pending subscription to Klaviyo; safe to run twice, also concurrently.
 
-    The subscription is claimed with a conditional update (a lease), so a second run finds it
-    taken or done and returns ``NOT_CLAIMED``. Then: the category, virtual item and variant are
-    made to exist, the back-in-stock subscription is created, and the profile's ``Language`` and
-    ``Currency`` are set; each step's completion is stored, so a retry after a failure in a later
-    step does not repeat an earlier one. Raises ``KlaviyoError`` (the claim released) for the
-    caller to retry or give up (``subscription_push_failed``).
+    The subscription is claimed with a conditional update (a short lease, renewed while the
+    push lives), so a second run finds it taken or done and returns ``NOT_CLAIMED``. Then: the
+    category, virtual item and variant are made to exist, the back-in-stock subscription is
+    created, and the profile's ``Language`` and ``Currency`` are set; each step's completion is
+    stored, so a retry after a failure in a later step does not repeat an earlier one. A
+    subscription refused because its variant does not exist in Klaviyo creates the chain again
+    and is sent once more. Raises ``KlaviyoError`` or ``NotSoldThere`` (the claim released) for
+    the caller to retry or give up (``subscription_push_failed``).
     """
     if not _claim(subscription_id):
         return PushResult.NOT_CLAIMED
@@ -155,32 +314,26 @@ def subscription_push(*, subscription_id: int, client: KlaviyoClient | None = No
         "language", "variant__product__country__pricelist"
     ).get(id=subscription_id)
     try:
-        if subscription.subscription_sent_at is None:
-            back_in_stock_variant_ensure(
-                client=client,
-                variant=subscription.variant,
-                settings_record=integration_settings_get(),
-            )
-            client.back_in_stock_subscription_create(
-                body=back_in_stock_subscription_body(
-                    email=subscription.email, variant_external_id=subscription.variant.external_id
+        with _LeaseKeeper(subscription_id):
+            if subscription.subscription_sent_at is None:
+                _subscription_send(client=client, subscription=subscription)
+                Subscription.objects.filter(id=subscription_id).update(
+                    subscription_sent_at=timezone.now()
                 )
-            )
-            Subscription.objects.filter(id=subscription_id).update(
-                subscription_sent_at=timezone.now()
-            )
-        if subscription.profile_sent_at is None:
-            country = subscription.variant.product.country
-            client.profile_import(
-                body=profile_properties_body(
-                    email=subscription.email,
-                    language=subscription.language.code,
-                    currency=country.pricelist.currency if country.pricelist else None,
-                    country_code=country.code,
+            if subscription.profile_sent_at is None:
+                country = subscription.variant.product.country
+                client.profile_import(
+                    body=profile_properties_body(
+                        email=subscription.email,
+                        language=subscription.language.code,
+                        currency=country.pricelist.currency if country.pricelist else None,
+                        country_code=country.code,
+                    )
                 )
-            )
-            Subscription.objects.filter(id=subscription_id).update(profile_sent_at=timezone.now())
-    except KlaviyoError as exc:
+                Subscription.objects.filter(id=subscription_id).update(
+                    profile_sent_at=timezone.now()
+                )
+    except (KlaviyoError, NotSoldThere) as exc:
         Subscription.objects.filter(id=subscription_id).update(
             push_claimed_until=None, last_error=str(exc)[:2000]
         )
@@ -192,6 +345,26 @@ def subscription_push(*, subscription_id: int, client: KlaviyoClient | None = No
         last_error="",
     )
     return PushResult.SUBSCRIBED
+
+
+def _subscription_send(*, client: KlaviyoClient, subscription: Subscription) -> None:
+    variant = subscription.variant
+    body = back_in_stock_subscription_body(
+        email=subscription.email, variant_external_id=variant.external_id
+    )
+    settings_record = integration_settings_get()
+    for round_number in range(1, MAX_RECREATE_ROUNDS + 1):
+        back_in_stock_variant_ensure(
+            client=client, variant=variant, settings_record=settings_record
+        )
+        try:
+            client.back_in_stock_subscription_create(body=body)
+            return
+        except KlaviyoPermanentError as exc:
+            if not _missing(exc) or round_number == MAX_RECREATE_ROUNDS:
+                raise
+            logger.info("Klaviyo lost %s: creating it again", variant.external_id)
+            _variant_chain_forget(variant)
 
 
 def subscription_push_retry_later(*, subscription_id: int, delay_seconds: float) -> None:

@@ -172,15 +172,10 @@ def test_the_settings_page_shows_the_latest_sync_and_queues_a_full_sync(admin_cl
     from klaviyo_sync import admin as klaviyo_admin
     from klaviyo_sync.models import CatalogSyncRun
 
-    CatalogSyncRun.objects.create(
-        full=True,
-        state="completed",
-        total=10,
-        done=7,
-        unchanged=2,
-        failed=1,
-        failures=[{"externalId": "12400", "detail": "Catalog item `12400` does not exist."}],
+    run = CatalogSyncRun.objects.create(
+        full=True, state="failed", total=10, done=7, unchanged=2, failed=1
     )
+    run.failures.create(external_id="12400", detail="Catalog item `12400` does not exist.")
     queued = []
     monkeypatch.setattr(klaviyo_admin.sync_catalog, "delay", lambda **kw: queued.append(kw))
     record = integration_settings_get()
@@ -201,7 +196,7 @@ def test_the_settings_page_shows_the_latest_sync_and_queues_a_full_sync(admin_cl
     assert "Catalog item `12400` does not exist." in page
     assert 'name="_run_full_sync"' in page
     assert response.status_code == 302
-    assert queued == [{"full": True}]
+    assert queued == [{"full": True, "trigger": "button"}]
 
 
 def test_restocks_show_on_the_variant_page_and_next_to_subscriptions(admin_client):

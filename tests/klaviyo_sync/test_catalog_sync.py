@@ -11,7 +11,7 @@ from klaviyo_sync.models import CatalogSyncRun, IntegrationSettings, SentCatalog
 from klaviyo_sync.selectors import integration_settings_get
 from klaviyo_sync.services.catalog import catalog_changes_record, catalog_sync_run
 from shop.models import DisplayItem, Price
-from tests.sandbox import API_HEADERS
+from tests.sandbox import API_HEADERS, running_sandbox
 
 pytestmark = pytest.mark.usefixtures("demo_catalog")
 
@@ -35,7 +35,7 @@ def test_a_full_sync_sends_every_published_display_item_and_unlocks_back_in_stoc
     assert run.state == "completed"
     assert (run.total, run.done, run.failed) == (5, 4, 0)
     assert set(state["items"]) == PUBLISHED
-    assert state["categories"]["backinstock"]["name"] == "BackInStock automation"
+    assert state["categories"] == {}  # the back-in-stock flow's, created by its first push
     hoodie = state["items"]["12366"]
     assert hoodie["title"] == "Hoodie"
     assert hoodie["url"] == "https://shop.example.com/p/hoodie-black"
@@ -57,7 +57,9 @@ def test_a_second_sync_with_nothing_changed_sends_nothing(sandbox):
     run = catalog_sync_run(full=True)
 
     assert item_bulk_calls(sandbox) == calls_before
-    assert (run.done, run.unchanged, run.calls) == (0, 5, 0)
+    # The calls are the read-back of Klaviyo's catalog: one page each of items, variants and
+    # categories.
+    assert (run.done, run.unchanged, run.calls) == (0, 5, 3)
 
 
 def test_an_incremental_sync_sends_only_the_changed_item_as_an_update(sandbox):
@@ -113,22 +115,89 @@ def test_an_item_klaviyo_already_has_is_updated_instead(sandbox):
     assert sandbox.snapshot()["items"]["12366"]["title"] == "Hoodie"
 
 
-def test_element_errors_are_recorded_with_klaviyos_detail(sandbox):
+def test_element_errors_are_recorded_with_klaviyos_detail_and_fail_the_run(
+    sandbox, monkeypatch, capsys
+):
+    from klaviyo_sync.services import catalog, jobs
+
+    klaviyos_answer = jobs.job_outcome_from
+
+    def refuse_12400(**kwargs):
+        outcome = klaviyos_answer(**kwargs)
+        if "12400" in outcome.succeeded:
+            outcome.succeeded.remove("12400")
+            outcome.failed["12400"] = "`price` must be a number."
+        return outcome
+
+    monkeypatch.setattr(jobs, "job_outcome_from", refuse_12400)
+
+    with pytest.raises(CommandError, match="did not complete"):
+        call_command("klaviyo", "sync-catalog", "--full", "--wait")
+
+    run = CatalogSyncRun.objects.get()
+    assert run.state == "failed"
+    assert (run.total, run.done, run.unchanged, run.failed, run.not_sent) == (5, 3, 1, 1, 0)
+    [failure] = run.failures.all()
+    assert (failure.external_id, failure.detail) == ("12400", "`price` must be a number.")
+    assert "must be a number" in SentCatalogObject.objects.get(external_id="12400").last_error
+    assert "5 items: 3 sent, 1 unchanged, 1 failed, 0 not sent" in capsys.readouterr().out
+    assert IntegrationSettings.objects.get().first_full_sync_completed_at is None
+    assert catalog.catalog_sync_progress_percent(run) == 100
+
+
+def test_an_item_deleted_in_klaviyo_is_created_again_by_the_next_full_sync(sandbox):
     catalog_sync_run(full=True)
-    # Gone from Klaviyo behind our back:
+    requests.delete(
+        f"{sandbox.url}/api/catalog-items/$custom:::$default:::12500",
+        headers=API_HEADERS,
+        timeout=5,
+    ).raise_for_status()
+
+    run = catalog_sync_run(full=True)
+
+    assert run.state == "completed"
+    assert run.missing_repaired == 1
+    assert (run.total, run.done, run.unchanged, run.failed, run.not_sent) == (5, 1, 4, 0, 0)
+    assert set(sandbox.snapshot()["items"]) == PUBLISHED
+
+
+def test_an_update_answered_does_not_exist_is_sent_again_as_a_create(sandbox):
+    catalog_sync_run(full=True)
     requests.delete(
         f"{sandbox.url}/api/catalog-items/$custom:::$default:::12400",
         headers=API_HEADERS,
         timeout=5,
     ).raise_for_status()
     Price.objects.filter(display_item_id=12400).update(amount=Decimal("1.00"))
+    catalog_changes_record(display_item_ids=[12400])
+
+    run = catalog_sync_run(full=False)  # no read-back: Klaviyo's answer alone repairs it
+
+    assert (run.state, run.total, run.done, run.failed) == ("completed", 1, 1, 0)
+    assert sandbox.snapshot()["items"]["12400"]["price"] == 1.0
+
+
+def test_another_klaviyo_account_starts_from_nothing(sandbox, settings):
+    catalog_sync_run(full=True)
+    with running_sandbox() as other:
+        settings.KLAVIYO_API_URL = other.url
+
+        run = catalog_sync_run(full=True, read_back=False)
+
+        assert (run.done, run.unchanged) == (4, 1)
+        assert set(other.snapshot()["items"]) == PUBLISHED
+
+
+def test_against_an_empty_klaviyo_every_count_adds_up_and_nothing_is_lost(sandbox):
+    catalog_sync_run(full=True)
+    sandbox.reset()
 
     run = catalog_sync_run(full=True)
 
-    assert run.failed == 1
-    assert run.failures[0]["externalId"] == "12400"
-    assert "does not exist" in run.failures[0]["detail"]
-    assert "does not exist" in SentCatalogObject.objects.get(external_id="12400").last_error
+    assert run.state == "completed"
+    assert run.done + run.unchanged + run.failed + run.not_sent == run.total == 5
+    assert (run.done, run.failed) == (4, 0)
+    assert set(sandbox.snapshot()["items"]) == PUBLISHED
 
 
 def test_server_errors_for_a_while_are_retried_and_the_sync_completes(sandbox):

@@ -70,7 +70,7 @@ BIS_VARIANT = BackInStockVariantData(
     description="d",
     url="u",
     images=[],
-    price=None,
+    price=Decimal("99"),
     inventory_quantity=0,
 )
 

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from klaviyo_sync.client import KlaviyoError
-from klaviyo_sync.models import CatalogSyncRun, CatalogSyncState
+from klaviyo_sync.models import CatalogSyncRun, CatalogSyncState, CatalogSyncTrigger
 from klaviyo_sync.selectors import integration_settings_get, integration_status
 from klaviyo_sync.services import integration_settings_update
 from klaviyo_sync.services.catalog import CatalogSyncBusy, catalog_sync_run
@@ -64,7 +64,7 @@ class Command(BaseCommand):
 
     def _sync(self, *, full: bool, wait: bool) -> None:
         if not wait:
-            sync_catalog.delay(full=full)
+            sync_catalog.delay(full=full, trigger=CatalogSyncTrigger.COMMAND)
             self.stdout.write(f"queued a {'full' if full else 'incremental'} catalog sync")
             return
         bar = tqdm(total=0, unit="item", desc="catalog sync", disable=None)
@@ -75,18 +75,24 @@ class Command(BaseCommand):
             bar.refresh()
 
         try:
-            run = catalog_sync_run(full=full, progress=progress)
+            run = catalog_sync_run(full=full, trigger=CatalogSyncTrigger.COMMAND, progress=progress)
         except CatalogSyncBusy as exc:
             raise CommandError(str(exc)) from exc
         except KlaviyoError as exc:
             raise CommandError(f"catalog sync failed: {exc}") from exc
         finally:
             bar.close()
-        self.stdout.write(
-            f"catalog sync {run.state}: {run.done} sent, {run.unchanged} unchanged, "
-            f"{run.failed} failed, {run.calls} bulk job calls"
+        repaired = (
+            f", {run.missing_repaired} lost in Klaviyo and re-sent" if run.missing_repaired else ""
         )
-        for failure in run.failures[:20]:
-            self.stderr.write(f"  {failure['externalId']}: {failure['detail']}")
+        self.stdout.write(
+            f"catalog sync {run.state}: {run.total} items: {run.done} sent, {run.unchanged} "
+            f"unchanged, {run.failed} failed, {run.not_sent} not sent{repaired}; "
+            f"{run.calls} calls to Klaviyo"
+        )
+        for failure in run.failures.all()[:20]:
+            self.stderr.write(f"  {failure.external_id}: {failure.detail}")
+        if run.failed > 20:
+            self.stderr.write(f"  ... and {run.failed - 20} more (see the admin)")
         if run.state != CatalogSyncState.COMPLETED:
-            raise CommandError("catalog sync did not complete")
+            raise CommandError("the catalog sync did not complete without failures")
