@@ -303,7 +303,10 @@ def subscriptions_erase(*, email: str, source: str) -> ErasureResult:
     subscriptions were erased and who asked (``source``: the Shop API, a command, the admin).
     """
     with transaction.atomic():
-        deleted, _ = Subscription.objects.filter(email__lower=email_match_key(email)).delete()
+        _, deleted_by_model = Subscription.objects.filter(
+            email__lower=email_match_key(email)
+        ).delete()
+        deleted = deleted_by_model.get(Subscription._meta.label, 0)
         record = ErasureRecord.objects.create(
             email_hash=ErasureRecord.hash_of(email_match_key(email)),
             subscriptions_deleted=deleted,

@@ -256,5 +256,28 @@ class KlaviyoClient:
     def profile_import(self, *, body: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", "profile-import", rate_class="profile_import", body=body) or {}
 
+    def profile_bulk_import_create(self, *, body: dict[str, Any]) -> dict[str, Any]:
+        """Start a profile bulk import job (up to 10,000 profiles, 5 MB); returns the job."""
+        answer = self.request(
+            "POST", "profile-bulk-import-jobs", rate_class="profile_bulk_import", body=body
+        )
+        return (answer or {}).get("data") or {}
+
+    def profile_bulk_import_get(self, *, job_id: str) -> dict[str, Any]:
+        answer = self.request(
+            "GET", f"profile-bulk-import-jobs/{job_id}", rate_class="profile_bulk_import"
+        )
+        return (answer or {}).get("data") or {}
+
+    def profile_bulk_import_errors(self, *, job_id: str) -> list[dict[str, Any]]:
+        """Every import error of a finished job (``import-error`` resources), all pages."""
+        errors: list[dict[str, Any]] = []
+        url: str | None = f"profile-bulk-import-jobs/{job_id}/import-errors"
+        while url:
+            answer = self.request("GET", url, rate_class="profile_bulk_import") or {}
+            errors.extend(answer.get("data") or [])
+            url = (answer.get("links") or {}).get("next")
+        return errors
+
     def data_privacy_deletion_create(self, *, body: dict[str, Any]) -> None:
         self.request("POST", "data-privacy-deletion-jobs", rate_class="data_privacy", body=body)

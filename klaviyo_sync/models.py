@@ -237,3 +237,36 @@ class Restock(models.Model):
 
     def __str__(self) -> str:
         return f"{self.variant_id}: {self.previous_quantity} → {self.quantity}"
+
+
+class ProfileImportJob(models.Model):
+    """A profile bulk import job sent to Klaviyo for the ``Language``/``Currency`` of many
+    subscribers at once (KLAVIYO.md: up to 10,000 profiles a job, 10/s and 150/min)."""
+
+    account = models.CharField(max_length=32)
+    job_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, default="queued")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "job_id"], name="klaviyo_profile_job_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"profile import {self.job_id} ({self.status})"
+
+
+class ProfileImportEntry(models.Model):
+    """One subscriber's profile in a profile import job, and Klaviyo's error for it if any."""
+
+    job = models.ForeignKey(ProfileImportJob, on_delete=models.CASCADE, related_name="entries")
+    subscription = models.ForeignKey(
+        "backinstock.Subscription", on_delete=models.CASCADE, related_name="profile_imports"
+    )
+    error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.job_id}: subscription {self.subscription_id}"

@@ -29,6 +29,7 @@ RateClass = Literal[
     "catalog_read",
     "back_in_stock",
     "profile_import",
+    "profile_bulk_import",
     "data_privacy",
 ]
 
@@ -39,6 +40,8 @@ KLAVIYO_RATE_LIMITS: dict[str, tuple[int, int]] = {
     "catalog_read": (350, 3500),
     "back_in_stock": (350, 3500),
     "profile_import": (75, 700),
+    # Creating and reading profile bulk import jobs (up to 10,000 profiles each).
+    "profile_bulk_import": (10, 150),
     "data_privacy": (3, 60),
 }
 

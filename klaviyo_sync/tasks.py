@@ -3,75 +3,58 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import timedelta
 
 from celery import shared_task
-from celery.app.task import Task
 from django.conf import settings
 from django.utils import timezone
 
-from klaviyo_sync.client import KlaviyoNotConfigured, KlaviyoPermanentError, KlaviyoRetryableError
+from klaviyo_sync.client import KlaviyoError, KlaviyoNotConfigured, KlaviyoRetryableError
 from klaviyo_sync.models import CatalogSyncTrigger
 from klaviyo_sync.retry import backoff_seconds
 from klaviyo_sync.selectors import integration_settings_get
-from klaviyo_sync.services.catalog import CatalogSyncBusy, catalog_sync_run
-from klaviyo_sync.services.leases import lease_acquire, lease_release
+from klaviyo_sync.services.catalog import CatalogSyncBusy, catalog_changes_due, catalog_sync_run
+from klaviyo_sync.services.dispatch import subscriptions_dispatch
+from klaviyo_sync.services.leases import lease_acquire, lease_is_held
 from klaviyo_sync.services.stock import (
     StockPushBusy,
     stock_changes_done,
+    stock_changes_due,
     stock_changes_take,
     stock_figures_push,
 )
 from klaviyo_sync.services.subscriptions import (
-    MAX_PUSH_ATTEMPTS,
     NotSoldThere,
     subscription_ids_to_sweep,
     subscription_push,
-    subscription_push_failed,
-    subscription_push_retry_later,
+    subscription_push_error,
 )
 
 logger = logging.getLogger(__name__)
 
 SWEEP_BATCH = 1000
-# "Already queued" markers, in the database so that every process sees them (a marker in one
-# process's local-memory cache, as in the demo without Redis, hides nothing from the others).
-INCREMENTAL_SYNC_QUEUED = "klaviyo:incremental-sync-queued"
-STOCK_PUSH_QUEUED = "klaviyo:stock-push-queued"
-BUSY_RETRY_SECONDS = 5
-MAX_STOCK_PUSH_RETRIES = 8
+# Held after a failed stock push: the ticks wait it out (in the database, seen by every worker).
+STOCK_PUSH_BACKOFF = "klaviyo:stock-push-backoff"
+BACKOFF_ATTEMPT = 4  # up to 8 s of full jitter, at least Klaviyo's Retry-After
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
-def push_subscription(self: Task, subscription_id: int) -> str:
-    """Push one subscription; retryable failures come back with backoff, then give up."""
-    from backinstock.models import Subscription
-
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def push_subscription(subscription_id: int) -> str:
+    """Push one subscription now; a failure is held for a retry with backoff, or ``failed``."""
     try:
         return subscription_push(subscription_id=subscription_id).value
+    except (KlaviyoError, NotSoldThere) as exc:
+        return subscription_push_error(subscription_id=subscription_id, error=exc)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def dispatch_subscriptions() -> str:
+    """The outbox's dispatcher, run every second by the scheduler (services.dispatch)."""
+    try:
+        result = subscriptions_dispatch()
     except KlaviyoNotConfigured:
-        logger.warning("KLAVIYO_API_KEY is not set: subscription %s stays pending", subscription_id)
         return "not-configured"
-    except (KlaviyoPermanentError, NotSoldThere) as exc:
-        subscription_push_failed(subscription_id=subscription_id, reason=str(exc))
-        return "failed"
-    except KlaviyoRetryableError as exc:
-        attempts = (
-            Subscription.objects.filter(id=subscription_id)
-            .values_list("attempts", flat=True)
-            .first()
-            or 0
-        )
-        if attempts >= MAX_PUSH_ATTEMPTS:
-            subscription_push_failed(
-                subscription_id=subscription_id,
-                reason=f"gave up after {attempts} attempts: {exc}",
-            )
-            return "failed"
-        delay = backoff_seconds(attempts, retry_after=exc.retry_after)
-        subscription_push_retry_later(subscription_id=subscription_id, delay_seconds=delay)
-        raise self.retry(countdown=delay, exc=exc) from exc
+    return f"{result.claimed} claimed: {dict(result.outcomes)}; {result.profiles_sent} profiles"
 
 
 @shared_task
@@ -88,12 +71,16 @@ def sweep_pending_subscriptions() -> int:
 def sync_catalog(full: bool = True, trigger: str | None = None) -> str:
     """A catalog sync, if catalog sync is switched on and no other sync is running.
 
+    Incremental (the scheduler's tick every few seconds): only once the oldest noted display
+    item change is ``KLAVIYO_CATALOG_COALESCE_SECONDS`` old, so a burst goes out together.
     ``trigger``: what asked for it (``CatalogSyncTrigger``); the schedule when not given.
     """
     if not integration_settings_get().catalog_sync_enabled:
         return "disabled"
-    if not full:
-        lease_release(name=INCREMENTAL_SYNC_QUEUED)
+    if not full and not catalog_changes_due(
+        window=timedelta(seconds=settings.KLAVIYO_CATALOG_COALESCE_SECONDS)
+    ):
+        return "nothing due"
     try:
         run = catalog_sync_run(
             full=full,
@@ -108,61 +95,34 @@ def sync_catalog(full: bool = True, trigger: str | None = None) -> str:
     return str(run.state)
 
 
-def _queue_once(*, key: str, countdown: float, send: Callable[[], object]) -> None:
-    """Queue a task once per burst: the first of many triggers within ``countdown`` queues it.
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def push_stock_changes(reconcile: bool = False) -> str:
+    """Push the figures of sizes noted as changed (or, reconciling, of every waiting variant).
 
-    The marker is a lease in the database (``klaviyo_sync.services.leases``), released by the
-    task when it starts; it expires a minute after the task was due, should the task be lost.
+    The scheduler's tick (every ``KLAVIYO_DISPATCH_SECONDS``) pushes once the oldest note is
+    ``KLAVIYO_STOCK_COALESCE_SECONDS`` old, so that a burst of changes goes out in the same
+    variant jobs. After a failure the notes stay and the ticks wait out a backoff.
     """
-    holder = lease_acquire(name=key, seconds=countdown + 60)
-    if holder is not None:
-        try:
-            send()
-        except Exception:
-            lease_release(name=key, holder=holder)  # the next trigger tries again
-            raise
-
-
-def sync_catalog_incremental_soon(*, coalesce_seconds: float) -> None:
-    """One incremental catalog sync for a burst of display item changes."""
-    _queue_once(
-        key=INCREMENTAL_SYNC_QUEUED,
-        countdown=coalesce_seconds,
-        send=lambda: sync_catalog.apply_async(kwargs={"full": False}, countdown=coalesce_seconds),
-    )
-
-
-def push_stock_changes_soon(*, coalesce_seconds: float) -> None:
-    """One stock push for a burst of stock changes."""
-    _queue_once(
-        key=STOCK_PUSH_QUEUED,
-        countdown=coalesce_seconds,
-        send=lambda: push_stock_changes.apply_async(countdown=coalesce_seconds),
-    )
-
-
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
-def push_stock_changes(self: Task, reconcile: bool = False) -> str:
-    """Push the figures of sizes noted as changed (or, reconciling, of every waiting variant)."""
-    if not reconcile:
-        lease_release(name=STOCK_PUSH_QUEUED)
     started = timezone.now()
+    if not reconcile:
+        window = timedelta(seconds=settings.KLAVIYO_STOCK_COALESCE_SECONDS)
+        if not stock_changes_due(window=window):
+            return "nothing due"
+    if lease_is_held(name=STOCK_PUSH_BACKOFF):
+        return "backing off"
     size_ids = None if reconcile else stock_changes_take(started_before=started)
-    if size_ids == []:
-        return "nothing to do"
     try:
         result = stock_figures_push(size_ids=size_ids)
-    except StockPushBusy as exc:
-        raise self.retry(countdown=BUSY_RETRY_SECONDS, exc=exc) from exc
+    except StockPushBusy:
+        return "busy"
     except KlaviyoNotConfigured:
         logger.warning("KLAVIYO_API_KEY is not set: stock figures not pushed")
         return "not-configured"
     except KlaviyoRetryableError as exc:
-        if self.request.retries >= MAX_STOCK_PUSH_RETRIES:
-            logger.error("stock push gave up for now; the reconciliation will repair: %s", exc)
-            return "gave-up"
-        delay = backoff_seconds(self.request.retries + 1, retry_after=exc.retry_after)
-        raise self.retry(countdown=delay, exc=exc) from exc
+        delay = backoff_seconds(BACKOFF_ATTEMPT, retry_after=exc.retry_after)
+        lease_acquire(name=STOCK_PUSH_BACKOFF, seconds=delay)
+        logger.warning("stock push failed, next try in %.0f s: %s", delay, exc)
+        return "retry later"
     if size_ids is not None:
         stock_changes_done(size_ids=size_ids, started_before=started)
     return f"{result.variants_changed} changed in {result.jobs} jobs"

@@ -136,19 +136,30 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0.2}
 if CELERY_BROKER_URL.startswith("redis"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "visibility_timeout": 3600}
+# The outbox's ticks: each finds due work in the database and returns at once when there is none;
+# a tick that waited in the queue longer than a few seconds is dropped (the next one comes).
+KLAVIYO_DISPATCH_SECONDS = env.float("KLAVIYO_DISPATCH_SECONDS", default=1.0)
+_TICK = {"expires": 5}
 CELERY_BEAT_SCHEDULE = {
+    "dispatch-subscriptions": {
+        "task": "klaviyo_sync.tasks.dispatch_subscriptions",
+        "schedule": KLAVIYO_DISPATCH_SECONDS,
+        "options": _TICK,
+    },
     "sweep-pending-subscriptions": {
         "task": "klaviyo_sync.tasks.sweep_pending_subscriptions",
         "schedule": env.float("KLAVIYO_SWEEP_SECONDS", default=15.0),
     },
     "catalog-sync-incremental": {
         "task": "klaviyo_sync.tasks.sync_catalog",
-        "schedule": 5 * 60.0,
+        "schedule": 5.0,
         "kwargs": {"full": False},
+        "options": _TICK,
     },
     "stock-push-pending": {
         "task": "klaviyo_sync.tasks.push_stock_changes",
-        "schedule": 60.0,
+        "schedule": KLAVIYO_DISPATCH_SECONDS,
+        "options": _TICK,
     },
     "stock-reconciliation": {
         "task": "klaviyo_sync.tasks.push_stock_changes",

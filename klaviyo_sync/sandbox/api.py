@@ -26,6 +26,7 @@ _JOBS = re.compile(
     r"^/api/catalog-(item|variant|category)-bulk-(create|update|delete)-jobs(?:/([^/]+))?$"
 )
 _OBJECTS = re.compile(r"^/api/catalog-(items|variants|categories)(?:/([^/]+))?$")
+_PROFILE_JOBS = re.compile(r"^/api/profile-bulk-import-jobs/([^/]+)(/import-errors)?$")
 _ANY_IDS = re.compile(r"^\s*any\(\s*ids\s*,\s*\[(.*)\]\s*\)\s*$", re.DOTALL)
 _QUOTED = re.compile(r"\"((?:[^\"\\]|\\.)*)\"|'([^']*)'")
 
@@ -57,6 +58,9 @@ def route_name(method: str, path: str) -> str:
     objects = _OBJECTS.match(path)
     if objects and objects.group(2):
         return f"{method} {path[: objects.start(2)]}{{id}}"
+    profile_jobs = _PROFILE_JOBS.match(path)
+    if profile_jobs:
+        return f"{method} /api/profile-bulk-import-jobs/{{job_id}}{profile_jobs.group(2) or ''}"
     return f"{method} {path}"
 
 
@@ -75,6 +79,8 @@ def dispatch(store: Store, request: Request) -> Response:
             return (_list if method == "GET" else _create)(store, request, kind)
         if raw_id is not None and method in ("GET", "PATCH", "DELETE"):
             return _one(store, request, kind, unquote(raw_id))
+    elif (match := _PROFILE_JOBS.match(path)) and method == "GET":
+        return _profile_job_get(store, request, unquote(match.group(1)), bool(match.group(2)))
     elif handler := OTHER_ROUTES.get((method, path.rstrip("/"))):
         return handler(store, request)
     raise ApiError(404, "not_found", f"The sandbox does not implement {method} {path}.")
@@ -213,6 +219,21 @@ def _profile_import(store: Store, request: Request) -> Response:
         return Response(201 if created else 200, profile_document(profile, request.base_url))
 
 
+def _profile_job_create(store: Store, request: Request) -> Response:
+    with store.lock:
+        job = store.profile_jobs.add(request.body, store.profiles)
+        return Response(202, store.profile_jobs.document(job, request.base_url))
+
+
+def _profile_job_get(store: Store, request: Request, job_id: str, errors: bool) -> Response:
+    with store.lock:
+        job = store.profile_jobs.get(job_id)
+        if not errors:
+            return Response(200, store.profile_jobs.document(job, request.base_url))
+        self_url = f"{request.base_url}{request.path}"
+        return Response(200, {"data": list(job.errors), "links": {"self": self_url}})
+
+
 def _data_privacy_deletion(store: Store, request: Request) -> Response:
     profile_id, email, phone = checks.check_deletion(request.body)
     with store.lock:
@@ -223,5 +244,6 @@ def _data_privacy_deletion(store: Store, request: Request) -> Response:
 OTHER_ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "/api/back-in-stock-subscriptions"): _back_in_stock,
     ("POST", "/api/profile-import"): _profile_import,
+    ("POST", "/api/profile-bulk-import-jobs"): _profile_job_create,
     ("POST", "/api/data-privacy-deletion-jobs"): _data_privacy_deletion,
 }

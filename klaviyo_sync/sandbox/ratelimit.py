@@ -20,6 +20,7 @@ REAL_LIMITS: dict[str, tuple[int, int]] = {
     "catalog_read": (350, 3500),  # other catalog GETs, category and delete job reads
     "back_in_stock": (350, 3500),
     "profile_import": (75, 750),  # the brief said 700/min; the 2026-07-15 spec says 750/m
+    "profile_bulk_import": (10, 150),  # creating and reading profile bulk import jobs
     "data_privacy": (3, 60),
 }
 WINDOWS = (1, 60)
@@ -33,6 +34,8 @@ def limit_class(method: str, path: str) -> str | None:
         if method != "GET":
             return "catalog_write"
         return "catalog_job_read" if _HEAVY_JOB_READ.match(path) else "catalog_read"
+    if path.startswith("/api/profile-bulk-import-jobs"):
+        return "profile_bulk_import"
     return {
         "/api/back-in-stock-subscriptions": "back_in_stock",
         "/api/profile-import": "profile_import",

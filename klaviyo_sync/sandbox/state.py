@@ -10,6 +10,7 @@ from typing import Any
 from .catalog import Catalog, external_id_of, missing_detail
 from .errors import ApiError, iso_now
 from .jobs import MAX_JOBS_IN_PROGRESS, Job, JobQueue
+from .profile_jobs import ProfileJobs
 from .profiles import Profiles
 
 
@@ -22,6 +23,7 @@ class Store:
         self.catalog = Catalog()
         self.jobs = JobQueue(job_seconds)
         self.profiles = Profiles()
+        self.profile_jobs = ProfileJobs(job_seconds)
         self.subscriptions: list[dict[str, Any]] = []
         self.calls: Counter[str] = Counter()
         self.throttled = 0
@@ -114,6 +116,7 @@ class Store:
             self.catalog.clear()
             self.jobs.clear()
             self.profiles.clear()
+            self.profile_jobs.clear()
             self.subscriptions.clear()
             self.calls.clear()
             self.throttled = 0

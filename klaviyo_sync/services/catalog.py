@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -418,6 +419,11 @@ def catalog_changes_record(*, display_item_ids: Iterable[int]) -> None:
         unique_fields=["display_item_id"],
         update_fields=["created_at"],
     )
+
+
+def catalog_changes_due(*, window: timedelta) -> bool:
+    """Whether the oldest noted display item change is at least ``window`` old."""
+    return PendingCatalogChange.objects.filter(created_at__lte=timezone.now() - window).exists()
 
 
 def catalog_sync_progress_percent(run: CatalogSyncRun) -> int:

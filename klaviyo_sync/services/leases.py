@@ -44,3 +44,8 @@ def lease_release(*, name: str, holder: str | None = None) -> None:
     if holder is not None:
         leases = leases.filter(holder=holder)
     leases.update(holder="", expires_at=timezone.now())
+
+
+def lease_is_held(*, name: str) -> bool:
+    """Whether someone holds lease ``name`` now."""
+    return Lease.objects.filter(name=name, expires_at__gt=timezone.now()).exists()

@@ -6,6 +6,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -334,6 +335,11 @@ def stock_changes_take(*, started_before: object) -> list[int]:
             "size_id", flat=True
         )
     )
+
+
+def stock_changes_due(*, window: timedelta) -> bool:
+    """Whether the oldest noted stock change is at least ``window`` old."""
+    return PendingStockChange.objects.filter(created_at__lte=timezone.now() - window).exists()
 
 
 def stock_changes_done(*, size_ids: list[int], started_before: object) -> None:

@@ -19,7 +19,13 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from backinstock.models import BackInStockVariant, Subscription, SubscriptionStatus
-from klaviyo_sync.client import KlaviyoClient, KlaviyoError, KlaviyoPermanentError
+from klaviyo_sync.client import (
+    KlaviyoClient,
+    KlaviyoError,
+    KlaviyoNotConfigured,
+    KlaviyoPermanentError,
+    KlaviyoRetryableError,
+)
 from klaviyo_sync.models import IntegrationSettings
 from klaviyo_sync.payloads import (
     BACK_IN_STOCK_CATEGORY_ID,
@@ -32,11 +38,11 @@ from klaviyo_sync.payloads import (
     catalog_variant_create_resource,
     catalog_variant_update_resource,
     payload_hash,
-    profile_properties_body,
     single_body,
 )
-from klaviyo_sync.retry import call_with_retries
+from klaviyo_sync.retry import backoff_seconds, call_with_retries
 from klaviyo_sync.selectors import back_in_stock_payload_data, integration_settings_get
+from klaviyo_sync.services.profiles import profile_jobs_follow, profiles_send
 from klaviyo_sync.services.sent import (
     BACK_IN_STOCK,
     detail_says_missing,
@@ -52,6 +58,8 @@ MAX_PUSH_ATTEMPTS = 8
 # it again; a chain still missing after this many rounds is an error.
 MAX_RECREATE_ROUNDS = 2
 WAITING = (SubscriptionStatus.PENDING, SubscriptionStatus.SUBSCRIBED)
+# How long a push done on its own waits for its profile's bulk import job.
+PROFILE_WAIT_SECONDS = 10.0
 
 
 class PushResult(Enum):
@@ -296,20 +304,35 @@ def _claim(subscription_id: int) -> bool:
 
 
 def subscription_push(*, subscription_id: int, client: KlaviyoClient | None = None) -> PushResult:
-    """Push one pending subscription to Klaviyo; safe to run twice, also concurrently.
+    """Push one pending subscription to Klaviyo now; safe to run twice, also concurrently.
 
     The subscription is claimed with a conditional update (a short lease, renewed while the
-    push lives), so a second run finds it taken or done and returns ``NOT_CLAIMED``. Then: the
-    category, virtual item and variant are made to exist, the back-in-stock subscription is
-    created, and the profile's ``Language`` and ``Currency`` are set; each step's completion is
-    stored, so a retry after a failure in a later step does not repeat an earlier one. A
-    subscription refused because its variant does not exist in Klaviyo creates the chain again
-    and is sent once more. Raises ``KlaviyoError`` or ``NotSoldThere`` (the claim released) for
-    the caller to retry or give up (``subscription_push_failed``).
+    push lives), so a second run finds it taken or done and returns ``NOT_CLAIMED``. Then the
+    category, virtual item and variant are made to exist and the back-in-stock subscription is
+    created (``subscription_claimed_push``); the subscription is ``subscribed`` from then on.
+    Its profile's ``Language`` and ``Currency`` follow in a profile bulk import job, waited for
+    here for a few seconds (the dispatcher finishes it otherwise). Raises ``KlaviyoError`` or
+    ``NotSoldThere`` (the claim released) for the caller (``subscription_push_error``).
     """
     if not _claim(subscription_id):
         return PushResult.NOT_CLAIMED
     client = client or KlaviyoClient.from_settings()
+    subscription_claimed_push(subscription_id=subscription_id, client=client)
+    try:
+        if profiles_send(client=client, subscription_ids=[subscription_id]) is not None:
+            profile_jobs_follow(client=client, wait_seconds=PROFILE_WAIT_SECONDS)
+    except KlaviyoError as exc:  # the profile is retried by the dispatcher
+        logger.warning("profile of subscription %s not sent yet: %s", subscription_id, exc)
+    return PushResult.SUBSCRIBED
+
+
+def subscription_claimed_push(*, subscription_id: int, client: KlaviyoClient) -> None:
+    """The back-in-stock part of the push of a subscription this process has claimed.
+
+    Marks it ``subscribed`` once Klaviyo accepted its back-in-stock subscription (its profile
+    follows, ``klaviyo_sync.services.profiles``). Raises ``KlaviyoError`` or ``NotSoldThere``
+    with the claim released and the error recorded on the subscription.
+    """
     subscription = Subscription.objects.select_related(
         "language", "variant__product__country__pricelist"
     ).get(id=subscription_id)
@@ -317,34 +340,46 @@ def subscription_push(*, subscription_id: int, client: KlaviyoClient | None = No
         with _LeaseKeeper(subscription_id):
             if subscription.subscription_sent_at is None:
                 _subscription_send(client=client, subscription=subscription)
-                Subscription.objects.filter(id=subscription_id).update(
-                    subscription_sent_at=timezone.now()
-                )
-            if subscription.profile_sent_at is None:
-                country = subscription.variant.product.country
-                client.profile_import(
-                    body=profile_properties_body(
-                        email=subscription.email,
-                        language=subscription.language.code,
-                        currency=country.pricelist.currency if country.pricelist else None,
-                        country_code=country.code,
-                    )
-                )
-                Subscription.objects.filter(id=subscription_id).update(
-                    profile_sent_at=timezone.now()
-                )
     except (KlaviyoError, NotSoldThere) as exc:
         Subscription.objects.filter(id=subscription_id).update(
             push_claimed_until=None, last_error=str(exc)[:2000]
         )
         raise
+    now = timezone.now()
     Subscription.objects.filter(id=subscription_id).update(
         status=SubscriptionStatus.SUBSCRIBED,
-        subscribed_at=timezone.now(),
+        subscription_sent_at=subscription.subscription_sent_at or now,
+        subscribed_at=now,
         push_claimed_until=None,
         last_error="",
     )
-    return PushResult.SUBSCRIBED
+
+
+def subscription_push_error(*, subscription_id: int, error: Exception) -> str:
+    """What a failed push leaves: ``failed`` with the reason when retrying cannot help (or after
+    ``MAX_PUSH_ATTEMPTS``), else held for a retry with backoff. Returns "failed", "retry" or
+    "not-configured"."""
+    if isinstance(error, KlaviyoNotConfigured):
+        logger.warning("KLAVIYO_API_KEY is not set: subscription %s stays pending", subscription_id)
+        return "not-configured"
+    if isinstance(error, KlaviyoRetryableError):
+        attempts = (
+            Subscription.objects.filter(id=subscription_id)
+            .values_list("attempts", flat=True)
+            .first()
+            or 0
+        )
+        if attempts < MAX_PUSH_ATTEMPTS:
+            delay = backoff_seconds(attempts, retry_after=error.retry_after)
+            subscription_push_retry_later(subscription_id=subscription_id, delay_seconds=delay)
+            return "retry"
+        reason = f"gave up after {attempts} attempts: {error}"
+    elif isinstance(error, KlaviyoPermanentError):
+        reason = f"Klaviyo refused: {error}"
+    else:
+        reason = str(error)
+    subscription_push_failed(subscription_id=subscription_id, reason=reason)
+    return "failed"
 
 
 def _subscription_send(*, client: KlaviyoClient, subscription: Subscription) -> None:

@@ -1,5 +1,6 @@
 """Pushing subscriptions to the Klaviyo sandbox (flow 2)."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -7,7 +8,6 @@ from django.utils import timezone
 
 from backinstock.models import Subscription
 from backinstock.services import subscription_create
-from klaviyo_sync.client import KlaviyoRetryableError
 from klaviyo_sync.services.subscriptions import (
     PushResult,
     subscription_ids_to_sweep,
@@ -83,19 +83,24 @@ def test_a_second_subscriber_reuses_the_item_and_variant(sandbox):
     assert len(sandbox.snapshot()["back_in_stock_subscriptions"]) == 2
 
 
-def test_a_failure_after_the_subscription_does_not_send_it_again(sandbox):
-    subscription = subscribe()
-    sandbox.add_fault("error", status=503, count=1, path_prefix="/api/profile-import")
+def test_a_failed_profile_job_leaves_the_subscription_subscribed_and_is_sent_again(sandbox):
+    from klaviyo_sync.services.dispatch import subscriptions_dispatch
 
-    with pytest.raises(KlaviyoRetryableError):
-        subscription_push(subscription_id=subscription.id)
-    subscription.refresh_from_db()
-    assert subscription.status == "pending"
-    assert subscription.subscription_sent_at is not None
-    assert subscription.push_claimed_until is None
-    assert "503" in subscription.last_error
+    subscription = subscribe()
+    sandbox.add_fault("error", status=503, count=1, path_prefix="/api/profile-bulk-import-jobs")
 
     assert subscription_push(subscription_id=subscription.id) is PushResult.SUBSCRIBED
+    subscription.refresh_from_db()
+    assert subscription.status == "subscribed"  # Klaviyo has the back-in-stock subscription
+    assert subscription.profile_sent_at is None  # its profile follows
+
+    first = subscriptions_dispatch()
+    time.sleep(0.2)  # the sandbox's jobs take 0.05 s
+    second = subscriptions_dispatch()
+    assert (first.profiles_sent, second.profile_jobs_finished) == (1, 1), (first, second)
+
+    subscription.refresh_from_db()
+    assert subscription.profile_sent_at is not None
     assert len(sandbox.snapshot()["back_in_stock_subscriptions"]) == 1
     assert sandbox.snapshot()["profiles"]["ann@example.com"]["properties"]["Language"] == "en"
 
