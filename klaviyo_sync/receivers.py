@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.dispatch import receiver
 
-from backinstock.hooks import subscription_pending
+from backinstock.hooks import profile_deletion_requested, subscription_pending
 from klaviyo_sync import tasks
 from klaviyo_sync.selectors import integration_settings_get
 from klaviyo_sync.services.catalog import catalog_changes_record
@@ -21,6 +21,11 @@ from shop.hooks import allocation_changed, display_items_changed, stock_changed
 @receiver(subscription_pending, dispatch_uid="klaviyo_sync.push_pending_subscription")
 def push_pending_subscription(sender: Any, subscription_id: int, **kwargs: Any) -> None:
     tasks.push_subscription.delay(subscription_id)
+
+
+@receiver(profile_deletion_requested, dispatch_uid="klaviyo_sync.send_profile_deletion")
+def send_profile_deletion(sender: Any, request_id: int, **kwargs: Any) -> None:
+    tasks.send_profile_deletion.delay(request_id)
 
 
 @receiver(display_items_changed, dispatch_uid="klaviyo_sync.resend_changed_items")

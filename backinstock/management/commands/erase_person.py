@@ -4,15 +4,15 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from klaviyo_sync.client import KlaviyoError
-from klaviyo_sync.services.privacy import person_erase
+from backinstock.services import person_erase
+from config.api.errors import InvalidInput
 
 
 class Command(BaseCommand):
     help = (
-        "Erase every back-in-stock subscription of an address (matched case-insensitively). "
-        "With --klaviyo, also ask Klaviyo to delete the profile (data-privacy deletion). "
-        "Each erasure is audited in the admin (Back in stock > Erasures)."
+        "Erase every back-in-stock subscription of an address (matched by its canonical form). "
+        "With --klaviyo, also request Klaviyo's deletion of the profile (data-privacy deletion), "
+        "which the worker sends. Each erasure is audited in the admin (Back in stock > Erasures)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -20,7 +20,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--klaviyo",
             action="store_true",
-            help="also delete the person's profile in Klaviyo",
+            help="also request the deletion of the person's profile in Klaviyo",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -30,10 +30,13 @@ class Command(BaseCommand):
                 source="command",
                 delete_klaviyo_profile=options["klaviyo"],
             )
-        except KlaviyoError as exc:
+        except InvalidInput as exc:
             raise CommandError(
-                f"subscriptions erased, but Klaviyo refused the profile deletion: {exc}"
-            ) from exc
+                f"{exc.errors['email']}; nothing erased. Give the address to erase."
+            ) from None
         self.stdout.write(f"erased {record.subscriptions_deleted} subscriptions")
         if record.klaviyo_deletion_requested:
-            self.stdout.write(f"Klaviyo profile deletion: {record.klaviyo_deletion_result}")
+            self.stdout.write(
+                "Klaviyo profile deletion: requested; the worker sends it "
+                "(its answer is shown on the erasure in the admin)"
+            )
