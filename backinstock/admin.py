@@ -26,7 +26,7 @@ from backinstock.services import persons_erase, subscriptions_delete, subscripti
 LAST_ERROR_SHORT_LENGTH = 80
 KLAVIYO_KEEPS_ITS_COPY = (
     "Klaviyo keeps its copy of these back-in-stock subscriptions (it has no way to delete one); "
-    'to remove it, use "Erase these addresses and request Klaviyo\'s profile deletion".'
+    'to remove it, use "Erase this address and request Klaviyo\'s profile deletion".'
 )
 
 
@@ -152,7 +152,7 @@ class SubscriptionAdmin(_ReadOnlyAdmin):
         return None
 
     @admin.action(
-        description="Erase these addresses (every subscription of each)", permissions=["delete"]
+        description="Erase this address (every subscription of it)", permissions=["delete"]
     )
     def erase_addresses(
         self, request: HttpRequest, queryset: QuerySet[Subscription]
@@ -161,7 +161,7 @@ class SubscriptionAdmin(_ReadOnlyAdmin):
         return None
 
     @admin.action(
-        description="Erase these addresses and request Klaviyo's profile deletion",
+        description="Erase this address and request Klaviyo's profile deletion",
         permissions=["delete"],
     )
     def erase_addresses_and_klaviyo_profiles(
