@@ -31,9 +31,8 @@ class Command(BaseCommand):
                 delete_klaviyo_profile=options["klaviyo"],
             )
         except InvalidInput as exc:
-            raise CommandError(
-                f"{exc.errors['email']}; nothing erased. Give the address to erase."
-            ) from None
+            reason = exc.errors["email"].rstrip(".")
+            raise CommandError(f"{reason}; nothing erased. Give the address to erase.") from None
         self.stdout.write(f"erased {record.subscriptions_deleted} subscriptions")
         if record.klaviyo_deletion_requested:
             self.stdout.write(
