@@ -447,6 +447,7 @@ def test_a_dotted_address_never_absorbs_the_real_shopper_s_request(api_client):
 def test_a_subscription_stored_with_a_non_ascii_local_part_can_be_listed_and_erased(
     api_client, shop_key, catalog
 ):
+    assert post(api_client, {**SE, "email": "İda@example.com"}).status_code == 400
     post(api_client, {**SE, "email": "ida@example.com"})
     legacy = Subscription.objects.get()
     Subscription.objects.create(
