@@ -199,3 +199,15 @@ def test_an_erasure_is_found_by_typing_its_address(admin_client, subscription, s
     response = admin_client.get(_url(ErasureRecord, "changelist"), {"q": " ANN@Example.com"})
 
     assert _changelist_ids(response) == [ann.pk]
+
+
+def test_the_delete_confirmation_says_klaviyo_keeps_its_copy(admin_client, subscription):
+    one = admin_client.get(_url(Subscription, "delete", subscription.pk))
+    selected = admin_client.post(
+        _url(Subscription, "changelist"),
+        {"action": "delete_selected", "_selected_action": [subscription.pk]},
+    )
+
+    for page in (one, selected):
+        assert "Klaviyo keeps its copy" in page.content.decode()
+    assert Subscription.objects.filter(pk=subscription.pk).exists()
