@@ -1,7 +1,9 @@
 """Admin pages for back-in-stock subscriptions and their virtual products and variants.
 
 Everything here is created by the subscribe API and the worker, so the pages are for looking and
-for one operator action: retrying failed subscriptions.
+for a few operator actions: retrying failed subscriptions, and erasing a person (with or without
+their Klaviyo profile). Deleting subscriptions here is an erasure too: audited, through the same
+service as the Shop API and ``erase_person``.
 """
 
 from typing import Any
@@ -11,10 +13,21 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.text import Truncator
 
-from backinstock.models import BackInStockProduct, BackInStockVariant, ErasureRecord, Subscription
-from backinstock.services import subscriptions_retry
+from backinstock.emails import EmailInvalid, email_canonical
+from backinstock.models import (
+    BackInStockProduct,
+    BackInStockVariant,
+    ErasureRecord,
+    Subscription,
+    erasure_email_hashes,
+)
+from backinstock.services import persons_erase, subscriptions_delete, subscriptions_retry
 
 LAST_ERROR_SHORT_LENGTH = 80
+KLAVIYO_KEEPS_ITS_COPY = (
+    "Klaviyo keeps its copy of these back-in-stock subscriptions (it has no way to delete one); "
+    'to remove it, use "Erase this address and request Klaviyo\'s profile deletion".'
+)
 
 
 class _ReadOnlyAdmin(admin.ModelAdmin):
@@ -93,7 +106,18 @@ class SubscriptionAdmin(_ReadOnlyAdmin):
     list_select_related = ("variant", "language")
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
-    actions = ("retry_failed",)
+    actions = ("retry_failed", "erase_addresses", "erase_addresses_and_klaviyo_profiles")
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Subscription], search_term: str
+    ) -> tuple[QuerySet[Subscription], bool]:
+        """Also finds an address typed in any spelling of it (``bücher``, the Kelvin sign)."""
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        try:
+            canonical = email_canonical(search_term, lookup=True)
+        except EmailInvalid:
+            return results, may_have_duplicates
+        return results | queryset.filter(email=canonical), may_have_duplicates
 
     @admin.display(description="variant", ordering="variant__external_id")
     def variant_external_id(self, obj: Subscription) -> str:
@@ -127,6 +151,63 @@ class SubscriptionAdmin(_ReadOnlyAdmin):
             )
         return None
 
+    @admin.action(
+        description="Erase this address (every subscription of it)", permissions=["delete"]
+    )
+    def erase_addresses(
+        self, request: HttpRequest, queryset: QuerySet[Subscription]
+    ) -> HttpResponse | None:
+        self._erase(request, queryset, delete_klaviyo_profile=False)
+        return None
+
+    @admin.action(
+        description="Erase this address and request Klaviyo's profile deletion",
+        permissions=["delete"],
+    )
+    def erase_addresses_and_klaviyo_profiles(
+        self, request: HttpRequest, queryset: QuerySet[Subscription]
+    ) -> HttpResponse | None:
+        self._erase(request, queryset, delete_klaviyo_profile=True)
+        return None
+
+    def _erase(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Subscription],
+        *,
+        delete_klaviyo_profile: bool,
+    ) -> None:
+        records = persons_erase(
+            subscription_ids=list(queryset.values_list("id", flat=True)),
+            source="admin",
+            delete_klaviyo_profile=delete_klaviyo_profile,
+        )
+        deleted = sum(record.subscriptions_deleted for record in records)
+        self.message_user(
+            request,
+            f"Erased {len(records)} address(es), {deleted} subscription(s); audited in Erasures.",
+            messages.SUCCESS,
+        )
+        if delete_klaviyo_profile:
+            self.message_user(
+                request,
+                "Klaviyo's profile deletion is requested; the worker sends it and the answer is "
+                "shown on each erasure.",
+                messages.INFO,
+            )
+        else:
+            self.message_user(request, KLAVIYO_KEEPS_ITS_COPY, messages.WARNING)
+
+    def delete_model(self, request: HttpRequest, obj: Subscription) -> None:
+        subscriptions_delete(subscription_ids=[obj.id], source="admin")
+        self.message_user(request, KLAVIYO_KEEPS_ITS_COPY, messages.WARNING)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> None:
+        subscriptions_delete(
+            subscription_ids=list(queryset.values_list("id", flat=True)), source="admin"
+        )
+        self.message_user(request, KLAVIYO_KEEPS_ITS_COPY, messages.WARNING)
+
 
 @admin.register(ErasureRecord)
 class ErasureRecordAdmin(_ReadOnlyAdmin):
@@ -141,8 +222,21 @@ class ErasureRecordAdmin(_ReadOnlyAdmin):
     )
     list_filter = ("source", "klaviyo_deletion_requested")
     search_fields = ("email_hash",)
+    search_help_text = "Type the erased address: it is matched by its keyed hash."
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[ErasureRecord], search_term: str
+    ) -> tuple[QuerySet[ErasureRecord], bool]:
+        """An address finds its erasures (by ``erasure_email_hashes``); anything else, a hash."""
+        if not search_term.strip():
+            return queryset, False
+        try:
+            canonical = email_canonical(search_term, lookup=True)
+        except EmailInvalid:
+            return queryset.filter(email_hash=search_term.strip().lower()), False
+        return queryset.filter(email_hash__in=erasure_email_hashes(canonical)), False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

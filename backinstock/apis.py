@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from backinstock import selectors, services
 from backinstock.models import Subscription
-from backinstock.throttling import SubscribePerClientThrottle, SubscribePerEmailThrottle
+from backinstock.throttling import SubscribePerClientThrottle
 from config.api.auth import HasShopApiKey
 from config.api.errors import InvalidInput
 from config.api.schema import ERROR_RESPONSES
@@ -143,7 +143,8 @@ _SUBSCRIBE_DOC = (
     )
 )
 class CheckoutSubscribeApi(_SubscribeApi):
-    throttle_classes = [SubscribePerClientThrottle, SubscribePerEmailThrottle]
+    # The per-address throttle is the service's (it counts valid requests only).
+    throttle_classes = [SubscribePerClientThrottle]
 
 
 @extend_schema_view(
@@ -157,7 +158,7 @@ class CheckoutSubscribeApi(_SubscribeApi):
 )
 class ShopSubscribeApi(_SubscribeApi):
     permission_classes = [HasShopApiKey]
-    throttle_classes = [SubscribePerEmailThrottle]
+    throttle_classes: list[Any] = []  # per address only, in the service
 
 
 class SubscriptionOutputSerializer(serializers.Serializer[Any]):
@@ -188,14 +189,34 @@ class SubscriptionListOutputSerializer(serializers.Serializer[Any]):
 
 class EraseOutputSerializer(serializers.Serializer[Any]):
     deleted = serializers.IntegerField()
+    klaviyoProfileDeletion = serializers.ChoiceField(
+        choices=["requested"],
+        required=False,
+        help_text="Present when deleteKlaviyoProfile=true: the worker asks Klaviyo to delete it.",
+    )
 
 
 class EmailQuerySerializer(serializers.Serializer[Any]):
     email = serializers.CharField(max_length=254)
 
 
+class EraseQuerySerializer(EmailQuerySerializer):
+    deleteKlaviyoProfile = serializers.ChoiceField(choices=["true", "false"], required=False)
+
+
 _EMAIL_PARAMETER = OpenApiParameter(
-    "email", str, required=True, description="The address, matched case-insensitively."
+    "email",
+    str,
+    required=True,
+    description="The address, matched by its canonical form (trimmed, Unicode-normalised, "
+    "domain IDNA-encoded, lower-cased).",
+)
+_DELETE_PROFILE_PARAMETER = OpenApiParameter(
+    "deleteKlaviyoProfile",
+    str,
+    enum=["true", "false"],
+    description="true: also request Klaviyo's data-privacy deletion of the profile, which "
+    "takes Klaviyo's copy of the subscriptions with it.",
 )
 
 
@@ -218,11 +239,18 @@ class ShopSubscriptionsApi(APIView):
     @extend_schema(
         tags=["Shop API"],
         operation_id="shop_back_in_stock_subscriptions_erase",
-        parameters=[_EMAIL_PARAMETER],
+        parameters=[_EMAIL_PARAMETER, _DELETE_PROFILE_PARAMETER],
         responses={200: EraseOutputSerializer, **ERROR_RESPONSES},
-        description="Erase every back-in-stock subscription of one address.",
+        description="Erase every back-in-stock subscription of one address. Klaviyo keeps its "
+        "copy unless deleteKlaviyoProfile=true. Audited without keeping the address.",
     )
     def delete(self, request: Request) -> Response:
-        email = _validated(EmailQuerySerializer, request.query_params.dict())["email"]
-        erased = services.subscriptions_erase(email=email, source="shop-api")
-        return Response({"deleted": erased.deleted})
+        query = _validated(EraseQuerySerializer, request.query_params.dict())
+        delete_profile = query.get("deleteKlaviyoProfile") == "true"
+        record = services.person_erase(
+            email=query["email"], source="shop-api", delete_klaviyo_profile=delete_profile
+        )
+        answer: dict[str, Any] = {"deleted": record.subscriptions_deleted}
+        if delete_profile:
+            answer["klaviyoProfileDeletion"] = "requested"
+        return Response(answer)

@@ -8,15 +8,13 @@ state) and one variant per size of it, each carrying the availability for that l
 
 import hashlib
 
+from django.conf import settings
 from django.db import models
-from django.db.models.functions import Lower
+from django.utils.crypto import salted_hmac
 
 from shop.models import Country, DisplayItem, Language, Size, State
 
 NO_STATE = "00"
-
-# ``email__lower=...`` filters use the functional index below instead of UPPER(...) scans.
-models.EmailField.register_lookup(Lower)
 
 
 def product_external_id(*, display_item_id: int, country_code: str, state_code: str | None) -> str:
@@ -82,7 +80,10 @@ class Subscription(models.Model):
     variant = models.ForeignKey(
         BackInStockVariant, on_delete=models.CASCADE, related_name="subscriptions"
     )
-    email = models.EmailField(max_length=254, help_text="Trimmed, with the domain lower-cased.")
+    email = models.EmailField(
+        max_length=254,
+        help_text="The canonical address (backinstock.emails): matched, and sent to Klaviyo.",
+    )
     language = models.ForeignKey(Language, on_delete=models.PROTECT, related_name="+")
     status = models.CharField(
         max_length=10, choices=SubscriptionStatus.choices, default=SubscriptionStatus.PENDING
@@ -106,14 +107,16 @@ class Subscription(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            # One subscription per address (case-insensitive) and variant, held by the database
-            # so that concurrent identical requests cannot create two.
+            # One subscription per canonical address and variant, held by the database so that
+            # concurrent identical requests cannot create two. The address is canonical before
+            # it is stored (backinstock.emails), so the comparison is plain equality: no SQL
+            # lower(), whose idea of case differs from Python's outside ASCII. Its index also
+            # serves look-ups by address.
             models.UniqueConstraint(
-                Lower("email"), "variant", name="backinstock_subscription_unique_email_variant"
+                fields=["email", "variant"], name="backinstock_subscription_email_variant"
             )
         ]
         indexes = [
-            models.Index(Lower("email"), name="backinstock_sub_email_lower"),
             models.Index(fields=["status", "updated_at"], name="backinstock_sub_status"),
         ]
 
@@ -121,11 +124,43 @@ class Subscription(models.Model):
         return f"{self.email} → {self.variant_id and self.variant.external_id}"
 
 
+ERASURE_HASH_SALT = "backinstock.ErasureRecord.email_hash"
+
+
+def erasure_email_hash(canonical_email: str) -> str:
+    """HMAC-SHA256 (hex) of a canonical address, keyed with ``ERASURE_AUDIT_SECRET``.
+
+    Keyed, so that a copy of the audit table and a list of addresses are not enough to tell who
+    asked to be erased; the admin, which holds the secret, finds an erasure by its address.
+    """
+    return salted_hmac(
+        ERASURE_HASH_SALT,
+        canonical_email,
+        secret=settings.ERASURE_AUDIT_SECRET,
+        algorithm="sha256",
+    ).hexdigest()
+
+
+def erasure_email_hash_of_legacy(sha256_hex: str) -> str:
+    """The keyed hash that replaced an audit's unsalted SHA-256 (migration 0004)."""
+    return erasure_email_hash(f"sha256:{sha256_hex}")
+
+
+def erasure_email_hashes(canonical_email: str) -> list[str]:
+    """The hashes an erasure of this address may be audited under: today's, and a re-keyed one.
+
+    Before migration 0004 the audit kept a SHA-256 of the lower-cased address, which for every
+    address valid today is its canonical form.
+    """
+    legacy = hashlib.sha256(canonical_email.encode()).hexdigest()
+    return [erasure_email_hash(canonical_email), erasure_email_hash_of_legacy(legacy)]
+
+
 class ErasureRecord(models.Model):
     """The audit of one erasure of a person's subscriptions (Shop API, command or admin).
 
-    The address itself is gone with its subscriptions; a SHA-256 of its matching form (trimmed,
-    lower-cased) lets an operator confirm a request was carried out without keeping it.
+    The address itself is gone with its subscriptions; a keyed hash of its canonical form
+    (``erasure_email_hash``) lets an operator confirm a request was carried out without keeping it.
     """
 
     email_hash = models.CharField(max_length=64, db_index=True)
@@ -142,6 +177,25 @@ class ErasureRecord(models.Model):
     def __str__(self) -> str:
         return f"erasure {self.created_at:%Y-%m-%d %H:%M} ({self.source})"
 
-    @staticmethod
-    def hash_of(match_key: str) -> str:
-        return hashlib.sha256(match_key.encode()).hexdigest()
+
+class ProfileDeletionRequest(models.Model):
+    """An erasure's request that Klaviyo delete the person's profile, not yet sent (the outbox).
+
+    The only place an erased address is still kept in clear, and only until the worker has handed
+    it to Klaviyo's data-privacy deletion: the row is then deleted and the answer written on the
+    erasure record. Stored with the erasure, so the request survives a broker or Klaviyo outage.
+    """
+
+    erasure = models.OneToOneField(
+        ErasureRecord, on_delete=models.CASCADE, related_name="profile_deletion_request"
+    )
+    email = models.EmailField(max_length=254, help_text="The canonical address to delete.")
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        verbose_name = "Klaviyo profile deletion request"
+
+    def __str__(self) -> str:
+        return f"profile deletion for erasure {self.erasure_id}"

@@ -7,17 +7,20 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from backinstock.emails import email_is_valid, email_match_key, email_normalize
-from backinstock.hooks import announce_subscription_pending
+from backinstock.emails import EmailInvalid, email_canonical, email_for_lookup
+from backinstock.hooks import announce_profile_deletion_requested, announce_subscription_pending
 from backinstock.models import (
     BackInStockProduct,
     BackInStockVariant,
     ErasureRecord,
+    ProfileDeletionRequest,
     Subscription,
     SubscriptionStatus,
+    erasure_email_hash,
     product_external_id,
     variant_external_id,
 )
+from backinstock.throttling import email_throttle_check
 from config.api.errors import FeatureDisabled, InvalidInput
 from shop import selectors as shop_selectors
 
@@ -101,11 +104,11 @@ def _resolve(
     elif state_code:
         errors["shipTo.state"] = f"country {country_code} has no states"
 
-    normalized_email = email_normalize(email)
-    if not normalized_email:
-        errors["email"] = "email is required"
-    elif not email_is_valid(normalized_email):
-        errors["email"] = "email is not a valid address"
+    canonical_email = ""
+    try:
+        canonical_email = email_canonical(email)
+    except EmailInvalid as exc:
+        errors["email"] = str(exc)
 
     language_id: int | None
     if language_code:
@@ -130,7 +133,7 @@ def _resolve(
         state_id=found.state_id,
         state_code=state_code if found.state_id is not None else None,
         language_id=language_id,
-        email=normalized_email,
+        email=canonical_email,
     )
 
 
@@ -170,8 +173,8 @@ def _subscription_insert(*, resolved: _Resolved) -> tuple[int, bool] | None:
     """Insert the subscription unless it exists; (id, whether it was new), None if no variant.
 
     One statement does the usual request: find the back-in-stock variant by its external id,
-    ``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` against the unique index on
-    (lower(email), variant), and read the existing row's id for a repeat. Race-free, no
+    ``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` against the unique index on (email,
+    variant) (the address is canonical), and read the existing row's id for a repeat. Race-free, no
     savepoint, and outside a transaction it commits by itself, so neither a new nor a repeated
     subscription pays for BEGIN/COMMIT round trips; both cost the same. Django's bulk_create
     cannot return the id of a row it may skip, hence the SQL.
@@ -180,7 +183,6 @@ def _subscription_insert(*, resolved: _Resolved) -> tuple[int, bool] | None:
         return _subscription_insert_portable(resolved=resolved)
     subscriptions, variants = Subscription._meta.db_table, BackInStockVariant._meta.db_table
     now = timezone.now()
-    match_key = email_match_key(resolved.email)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -197,7 +199,7 @@ def _subscription_insert(*, resolved: _Resolved) -> tuple[int, bool] | None:
                 (SELECT id FROM variant),
                 (SELECT id FROM inserted),
                 (SELECT s.id FROM {subscriptions} s
-                 WHERE s.variant_id = (SELECT id FROM variant) AND lower(s.email) = %(match_key)s)
+                 WHERE s.variant_id = (SELECT id FROM variant) AND s.email = %(email)s)
             """,  # noqa: S608  (table names from the models, values as parameters)
             {
                 "variant": resolved.variant_external_id(),
@@ -205,7 +207,6 @@ def _subscription_insert(*, resolved: _Resolved) -> tuple[int, bool] | None:
                 "language_id": resolved.language_id,
                 "status": SubscriptionStatus.PENDING,
                 "now": now,
-                "match_key": match_key,
             },
         )
         row = cursor.fetchone()
@@ -218,7 +219,7 @@ def _subscription_insert(*, resolved: _Resolved) -> tuple[int, bool] | None:
     if existing_id is None:
         # Inserted by a request that committed after this statement's snapshot was taken (ON
         # CONFLICT waited for it): visible to a new statement.
-        existing = Subscription.objects.filter(variant_id=variant_id, email__lower=match_key)
+        existing = Subscription.objects.filter(variant_id=variant_id, email=resolved.email)
         existing_id = existing.values_list("id", flat=True).get()
     return int(existing_id), False
 
@@ -250,9 +251,9 @@ def _subscription_insert_portable(*, resolved: _Resolved) -> tuple[int, bool] | 
         row = cursor.fetchone()
     if row is not None:
         return int(row[0]), True
-    existing = Subscription.objects.filter(
-        variant_id=variant_id, email__lower=email_match_key(resolved.email)
-    ).values_list("id", flat=True)
+    existing = Subscription.objects.filter(variant_id=variant_id, email=resolved.email).values_list(
+        "id", flat=True
+    )
     return int(existing.get()), False
 
 
@@ -261,12 +262,13 @@ def subscription_create(
 ) -> SubscriptionCreateResult:
     """Store a back-in-stock subscription as ``pending`` (flow 1 of ARCHITECTURE.md).
 
-    Creates the virtual back-in-stock product and variant on first need. A repeat (same address,
-    case-insensitively, and same variant) finds the existing subscription and changes nothing;
-    the database's unique constraint makes concurrent identical requests create one row. A new
-    and a repeated subscription do the same work, down to announcing ``subscription_pending``
-    after commit (for a repeat, the worker finds nothing left to do), so that neither the answer
-    nor its timing tells whether the address was already subscribed. Nothing here calls Klaviyo.
+    Creates the virtual back-in-stock product and variant on first need. A repeat (same canonical
+    address, see ``backinstock.emails``, and same variant) finds the existing subscription and
+    changes nothing; the database's unique constraint makes concurrent identical requests create
+    one row. A new and a repeated subscription do the same work, down to announcing
+    ``subscription_pending`` after commit (for a repeat, the worker finds nothing left to do), so
+    that neither the answer nor its timing tells whether the address was already subscribed.
+    Nothing here calls Klaviyo. Over the per-address throttle, raises ``SubscribeThrottled``.
     """
     if not back_in_stock_is_enabled():
         raise FeatureDisabled(
@@ -279,6 +281,9 @@ def subscription_create(
         email=email,
         language_code=language_code,
     )
+    # Only a valid request counts against its address: invalid ones naming someone else's
+    # address must not lock that person out (raises ``SubscribeThrottled``).
+    email_throttle_check(email=resolved.email)
     inserted = _subscription_insert(resolved=resolved)
     if inserted is None:  # the first request for this location and size
         _variant_create(resolved=resolved)
@@ -290,29 +295,90 @@ def subscription_create(
     return SubscriptionCreateResult(subscription_id=subscription_id, created=created)
 
 
-@dataclass(frozen=True)
-class ErasureResult:
-    deleted: int
-    record: ErasureRecord
+PROFILE_DELETION_REQUESTED = "requested; the worker sends it"
 
 
-def subscriptions_erase(*, email: str, source: str) -> ErasureResult:
-    """Delete every subscription of an address (matched case-insensitively), and audit it.
+def person_erase(*, email: str, source: str, delete_klaviyo_profile: bool) -> ErasureRecord:
+    """Erase every subscription of an address, audited; the Shop API's and the command's erasure.
 
-    The audit record keeps a hash of the address, never the address itself, with how many
-    subscriptions were erased and who asked (``source``: the Shop API, a command, the admin).
+    The address is matched by its canonical form (``email_canonical(lookup=True)``, so rows stored
+    before non-ASCII local parts were refused are found too). Raises ``InvalidInput`` on
+    ``email`` when it is not an address: nothing is erased and nothing audited. See
+    ``_address_erase`` for the audit and the Klaviyo profile deletion.
+    """
+    return _address_erase(
+        canonical=email_for_lookup(email),
+        source=source,
+        delete_klaviyo_profile=delete_klaviyo_profile,
+    )
+
+
+def persons_erase(
+    *, subscription_ids: list[int], source: str, delete_klaviyo_profile: bool
+) -> list[ErasureRecord]:
+    """Erase every subscription of the addresses of these subscriptions; one audit per address.
+
+    The admin's "Erase this address": the addresses are taken as stored, so even a row whose
+    address today's rules would refuse can be erased by its owner's request.
+    """
+    emails = Subscription.objects.filter(id__in=subscription_ids).values_list("email", flat=True)
+    return [
+        _address_erase(
+            canonical=email, source=source, delete_klaviyo_profile=delete_klaviyo_profile
+        )
+        for email in sorted(set(emails))
+    ]
+
+
+def subscriptions_delete(*, subscription_ids: list[int], source: str) -> list[ErasureRecord]:
+    """Delete exactly these subscriptions, audited as erasures (one per address): admin's delete.
+
+    Klaviyo keeps its copy of each (it has no API to delete one back-in-stock subscription).
+    """
+    emails = Subscription.objects.filter(id__in=subscription_ids).values_list("email", flat=True)
+    return [
+        _address_erase(
+            canonical=email,
+            source=source,
+            delete_klaviyo_profile=False,
+            subscription_ids=subscription_ids,
+        )
+        for email in sorted(set(emails))
+    ]
+
+
+def _address_erase(
+    *,
+    canonical: str,
+    source: str,
+    delete_klaviyo_profile: bool,
+    subscription_ids: list[int] | None = None,
+) -> ErasureRecord:
+    """Delete the subscriptions of one canonical address (all, or only ``subscription_ids``).
+
+    The audit record keeps a keyed hash of the address (``erasure_email_hash``), never the
+    address, with how many subscriptions went and who asked (``source``: shop-api, command,
+    admin). Klaviyo keeps its copy of back-in-stock subscriptions; with
+    ``delete_klaviyo_profile`` a ``ProfileDeletionRequest`` is stored in the same transaction and
+    announced after commit, and the worker asks Klaviyo's data-privacy deletion of the profile
+    (which takes the subscriptions with it). Nothing here waits on Klaviyo or the broker.
     """
     with transaction.atomic():
-        _, deleted_by_model = Subscription.objects.filter(
-            email__lower=email_match_key(email)
-        ).delete()
-        deleted = deleted_by_model.get(Subscription._meta.label, 0)
+        rows = Subscription.objects.filter(email=canonical)
+        if subscription_ids is not None:
+            rows = rows.filter(id__in=subscription_ids)
+        _, deleted_by_model = rows.delete()
         record = ErasureRecord.objects.create(
-            email_hash=ErasureRecord.hash_of(email_match_key(email)),
-            subscriptions_deleted=deleted,
+            email_hash=erasure_email_hash(canonical),
+            subscriptions_deleted=deleted_by_model.get(Subscription._meta.label, 0),
             source=source,
+            klaviyo_deletion_requested=delete_klaviyo_profile,
+            klaviyo_deletion_result=PROFILE_DELETION_REQUESTED if delete_klaviyo_profile else "",
         )
-    return ErasureResult(deleted=deleted, record=record)
+        if delete_klaviyo_profile:
+            request = ProfileDeletionRequest.objects.create(erasure=record, email=canonical)
+            announce_profile_deletion_requested(request_id=request.id)
+    return record
 
 
 def subscriptions_retry(*, subscription_ids: list[int]) -> int:

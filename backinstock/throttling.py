@@ -1,13 +1,22 @@
-"""Throttles of the subscribe endpoints: per client and per email address.
+"""Throttles of subscribing: per client and per address.
 
 Fixed windows counted in the cache (Redis in production), so every web process shares one
 count. If the cache cannot be reached the request is let through and the outage is logged:
 subscribing must keep working when Redis is down (ARCHITECTURE.md).
 
-On Redis the windows of all the view's throttles are counted in one round trip
-(``window_counts``); the cache API's ``add`` and ``incr`` take three per throttle (``incr`` checks
-that the key exists first), each with a new client object, and these throttles run on every
-subscribe request (bench/README.md, "Load").
+``subscribe_throttles_check`` is a plain function, so that every entry point that subscribes
+(the REST APIs, a GraphQL endpoint) applies the same throttles; over a limit it raises
+``SubscribeThrottled`` with the wait, which the API renders as ``429`` with ``Retry-After``.
+
+- Per client: counted before the request is read, on the Checkout API (a DRF throttle).
+- Per address: counted by ``subscription_create`` only once the request is valid and before it
+  is stored, so that invalid requests naming someone's address cannot lock that person out. Its
+  key is the mailbox without a ``+tag`` (``email_throttle_key``): ``carol+1`` … ``carol+12`` are
+  one person asking twelve times.
+
+On Redis the windows are counted in one round trip (``window_counts``); the cache API's ``add``
+and ``incr`` take three per throttle (``incr`` checks that the key exists first), each with a
+new client object, and these throttles run on every subscribe request (bench/README.md, "Load").
 """
 
 import functools
@@ -16,16 +25,17 @@ import logging
 import time
 import weakref
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
+from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from backinstock.emails import email_match_key
+from backinstock.emails import email_throttle_key
 
 logger = logging.getLogger(__name__)
 
@@ -95,113 +105,95 @@ def window_counts(windows: list[tuple[str, int]]) -> list[int]:
 
 @dataclass(frozen=True)
 class _Window:
+    scope: str
     key: str
     limit: int
     period: int
     ends_at: float
 
 
-# Where a request keeps the counts of its view's fixed-window throttles (see _request_counts).
-_COUNTS_ATTRIBUTE = "_fixed_window_counts"
+class SubscribeThrottled(Throttled):
+    """Over a subscribe throttle's limit: ``429`` with ``Retry-After`` (``wait``, in seconds)."""
+
+    wait: int
 
 
-class _FixedWindowThrottle(BaseThrottle):
-    scope: ClassVar[str]
-    rate_setting: ClassVar[str]
+SCOPE_CLIENT, SCOPE_EMAIL = "subscribe-client", "subscribe-email"
+_RATE_SETTINGS = {
+    SCOPE_CLIENT: "SUBSCRIBE_RATE_PER_CLIENT",
+    SCOPE_EMAIL: "SUBSCRIBE_RATE_PER_EMAIL",
+}
+
+
+def _window(*, scope: str, identity: str, now: float) -> _Window | None:
+    """The window ``identity`` counts in now; None when the throttle is off.
+
+    Only a hash of the identity is stored (it may be an address).
+    """
+    rate = rate_parse(getattr(settings, _RATE_SETTINGS[scope]))
+    if rate is None:
+        return None
+    limit, period = rate
+    window = int(now // period)
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
+    return _Window(
+        scope=scope,
+        key=f"throttle:{scope}:{digest}:{window}",
+        limit=limit,
+        period=period,
+        ends_at=(window + 1) * period,
+    )
+
+
+def subscribe_throttles_check(*, client: str | None = None, email: str | None = None) -> None:
+    """Count one subscribe request of ``client`` and/or for ``email``; raise if over a limit.
+
+    ``client`` is the client's identity (its IP address, as DRF's ``get_ident`` gives it);
+    ``email`` must be canonical (``backinstock.emails.email_canonical``) and is counted by its
+    mailbox without a ``+tag``. Both windows are counted in one round trip. Raises
+    ``SubscribeThrottled`` with the longest wait of the windows over their limit. If the cache
+    cannot be reached, logs a warning and returns (fail open).
+    """
+    now = time.time()
+    identities = {SCOPE_CLIENT: client, SCOPE_EMAIL: email_throttle_key(email) if email else None}
+    windows = [
+        window
+        for scope, identity in identities.items()
+        if identity and (window := _window(scope=scope, identity=identity, now=now)) is not None
+    ]
+    if not windows:
+        return
+    try:
+        counts = window_counts([(w.key, w.period) for w in windows])
+    except Exception:  # any cache failure: fail open, visibly
+        for window in windows:
+            logger.warning(
+                "throttle %s: cache unreachable, request let through", window.scope, exc_info=True
+            )
+        return
+    waits = [w.ends_at - now for w, count in zip(windows, counts, strict=True) if count > w.limit]
+    if waits:
+        raise SubscribeThrottled(wait=max(waits))
+
+
+def email_throttle_check(*, email: str) -> None:
+    """The per-address throttle alone (``subscribe_throttles_check``); ``email`` canonical."""
+    subscribe_throttles_check(email=email)
+
+
+class SubscribePerClientThrottle(BaseThrottle):
+    """Per client address (``REMOTE_ADDR``, or ``X-Forwarded-For`` behind trusted proxies)."""
 
     def __init__(self) -> None:
         self.wait_seconds: float | None = None
 
-    def identity(self, request: Request) -> str | None:
-        raise NotImplementedError
-
-    def window(self, request: Request, now: float) -> _Window | None:
-        """The window this request counts in; None when the throttle is off or has no identity."""
-        rate = rate_parse(getattr(settings, self.rate_setting))
-        if rate is None:
-            return None
-        identity = self.identity(request)
-        if identity is None:
-            return None
-        limit, period = rate
-        window = int(now // period)
-        digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
-        key = f"throttle:{self.scope}:{digest}:{window}"
-        return _Window(key=key, limit=limit, period=period, ends_at=(window + 1) * period)
-
     def allow_request(self, request: Request, view: Any) -> bool:
-        counted = _request_counts(request, view, self).get(self.scope)
-        if counted is None:
-            return True
-        window, count = counted
-        if count > window.limit:
-            self.wait_seconds = window.ends_at - time.time()
+        try:
+            subscribe_throttles_check(client=self.get_ident(request))
+        except SubscribeThrottled as exc:
+            self.wait_seconds = exc.wait
             return False
         return True
 
     def wait(self) -> float | None:
         return self.wait_seconds
-
-
-_Counted = dict[str, tuple[_Window, int] | None]
-
-
-def _request_counts(request: Request, view: Any, asking: _FixedWindowThrottle) -> _Counted:
-    """The counts of every fixed-window throttle of the view, counted once per request.
-
-    DRF asks each throttle in turn, and always asks all of them; the first one asked counts the
-    windows of all, in one round trip, and the others read the result. A throttle that is off,
-    has no identity, or whose cache failed (logged; the request is let through) maps to None.
-    """
-    counted: _Counted = getattr(request, _COUNTS_ATTRIBUTE, None) or {}
-    if asking.scope in counted:
-        return counted
-    throttles = [asking]  # a throttle the view does not list is counted on its own
-    if not counted:
-        throttles += [
-            throttle
-            for throttle in view.get_throttles()
-            if isinstance(throttle, _FixedWindowThrottle) and throttle.scope != asking.scope
-        ]
-    now = time.time()
-    windows = {throttle.scope: throttle.window(request, now) for throttle in throttles}
-    counted.update(dict.fromkeys(windows))
-    wanted = {scope: window for scope, window in windows.items() if window is not None}
-    if wanted:
-        try:
-            counts = window_counts([(w.key, w.period) for w in wanted.values()])
-        except Exception:  # any cache failure: fail open, visibly
-            for scope in wanted:
-                logger.warning(
-                    "throttle %s: cache unreachable, request let through", scope, exc_info=True
-                )
-        else:
-            counted.update(
-                {scope: (w, c) for (scope, w), c in zip(wanted.items(), counts, strict=True)}
-            )
-    setattr(request, _COUNTS_ATTRIBUTE, counted)
-    return counted
-
-
-class SubscribePerClientThrottle(_FixedWindowThrottle):
-    """Per client address (``REMOTE_ADDR``, or ``X-Forwarded-For`` behind trusted proxies)."""
-
-    scope = "subscribe-client"
-    rate_setting = "SUBSCRIBE_RATE_PER_CLIENT"
-
-    def identity(self, request: Request) -> str | None:
-        return self.get_ident(request)
-
-
-class SubscribePerEmailThrottle(_FixedWindowThrottle):
-    """Per address being subscribed, whoever sends it; only the address's hash is stored."""
-
-    scope = "subscribe-email"
-    rate_setting = "SUBSCRIBE_RATE_PER_EMAIL"
-
-    def identity(self, request: Request) -> str | None:
-        data = request.data
-        email = data.get("email") if isinstance(data, dict) else None
-        if not isinstance(email, str) or not email.strip():
-            return None
-        return email_match_key(email)

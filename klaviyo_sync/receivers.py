@@ -3,7 +3,8 @@
 Each receiver only writes to an outbox in the database (pending catalog changes, pending stock
 changes); the scheduler's ticks (``klaviyo_sync.tasks``) send the work once its coalescing window
 is over. Nothing here talks to the broker, so a request that changes stock or the catalog never
-waits on it. Pending subscriptions need no receiver: they are their own outbox.
+waits on it. Pending subscriptions and profile deletion requests need no receiver: they are
+their own outbox, which the dispatcher reads every second.
 """
 
 from typing import Any

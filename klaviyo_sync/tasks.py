@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from celery import shared_task
+from celery.app.task import Task
 from django.conf import settings
 from django.utils import timezone
 
@@ -16,6 +18,7 @@ from klaviyo_sync.selectors import integration_settings_get
 from klaviyo_sync.services.catalog import CatalogSyncBusy, catalog_changes_due, catalog_sync_run
 from klaviyo_sync.services.dispatch import subscriptions_dispatch
 from klaviyo_sync.services.leases import lease_acquire, lease_is_held
+from klaviyo_sync.services.privacy import profile_deletion_ids_to_sweep, profile_deletion_send
 from klaviyo_sync.services.stock import (
     StockPushBusy,
     stock_changes_done,
@@ -54,17 +57,49 @@ def dispatch_subscriptions() -> str:
         result = subscriptions_dispatch()
     except KlaviyoNotConfigured:
         return "not-configured"
-    return f"{result.claimed} claimed: {dict(result.outcomes)}; {result.profiles_sent} profiles"
+    deletions = profile_deletion_ids_to_sweep(
+        older_than=timedelta(0), limit=SWEEP_BATCH, never_tried=True
+    )
+    for request_id in deletions:
+        send_profile_deletion(request_id)
+    return (
+        f"{result.claimed} claimed: {dict(result.outcomes)}; {result.profiles_sent} profiles; "
+        f"{len(deletions)} profile deletions"
+    )
+
+
+def _requeue_waiting(ids_to_sweep: Callable[..., list[int]], task: Task) -> int:
+    """Queue ``task`` for each outbox row waiting longer than the sweep allows; how many."""
+    older_than = timedelta(seconds=settings.KLAVIYO_SWEEP_AFTER_SECONDS)
+    ids = ids_to_sweep(older_than=older_than, limit=SWEEP_BATCH)
+    for row_id in ids:
+        task.delay(row_id)
+    return len(ids)
 
 
 @shared_task
 def sweep_pending_subscriptions() -> int:
     """Re-queue pending subscriptions that nobody is pushing (the database is the outbox)."""
-    older_than = timedelta(seconds=settings.KLAVIYO_SWEEP_AFTER_SECONDS)
-    ids = subscription_ids_to_sweep(older_than=older_than, limit=SWEEP_BATCH)
-    for subscription_id in ids:
-        push_subscription.delay(subscription_id)
-    return len(ids)
+    return _requeue_waiting(subscription_ids_to_sweep, push_subscription)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def send_profile_deletion(request_id: int) -> str:
+    """Send one erasure's Klaviyo profile deletion; if it cannot go now, the sweep retries it."""
+    try:
+        return profile_deletion_send(request_id=request_id).value
+    except KlaviyoNotConfigured:
+        logger.warning("KLAVIYO_API_KEY is not set: profile deletion %s waits", request_id)
+        return "not-configured"
+    except KlaviyoRetryableError as exc:
+        logger.warning("profile deletion %s not sent (%s); the sweep retries it", request_id, exc)
+        return "retry-later"
+
+
+@shared_task
+def sweep_profile_deletions() -> int:
+    """Re-queue profile deletions still waiting (the request rows are the outbox)."""
+    return _requeue_waiting(profile_deletion_ids_to_sweep, send_profile_deletion)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

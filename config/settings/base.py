@@ -150,6 +150,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "klaviyo_sync.tasks.sweep_pending_subscriptions",
         "schedule": env.float("KLAVIYO_SWEEP_SECONDS", default=15.0),
     },
+    "sweep-profile-deletions": {
+        "task": "klaviyo_sync.tasks.sweep_profile_deletions",
+        "schedule": env.float("KLAVIYO_SWEEP_SECONDS", default=60.0),
+    },
     "catalog-sync-incremental": {
         "task": "klaviyo_sync.tasks.sync_catalog",
         "schedule": 5.0,
@@ -230,6 +234,10 @@ SUBSCRIBE_RATE_PER_EMAIL = env.str("SUBSCRIBE_RATE_PER_EMAIL", default="10/hour"
 # Back in stock is gated by the Klaviyo integration's switch (CONTRACT §3, §6). backinstock must
 # not import klaviyo_sync (dependencies point one way), so it asks through this dotted path.
 BACK_IN_STOCK_ENABLED_CHECK = "klaviyo_sync.selectors.back_in_stock_enabled"
+
+# The key of the erasure audit's HMAC of an address. Defaults to the secret key; set it on its
+# own to keep erasures findable by address across a rotation of DJANGO_SECRET_KEY.
+ERASURE_AUDIT_SECRET = env.str("ERASURE_AUDIT_SECRET", default="") or SECRET_KEY
 
 LOGGING = {
     "version": 1,

@@ -121,3 +121,93 @@ def test_the_retry_action_puts_failed_subscriptions_back_to_pending(admin_client
     shown = [str(message) for message in get_messages(response.wsgi_request)]
     assert shown[0].startswith("1 failed subscription(s) set back to pending")
     assert shown[1].startswith("1 selected subscription(s) were not failed")
+
+
+# --- Erasure --------------------------------------------------------------------------------------
+
+
+def test_a_subscription_is_found_by_any_spelling_of_its_address(admin_client, subscription):
+    idn = SubscriptionFactory(email="idn@xn--bcher-kva.example")
+
+    response = admin_client.get(_url(Subscription, "changelist"), {"q": "IDN@Bücher.example"})
+
+    assert _changelist_ids(response) == [idn.pk]
+
+
+@pytest.mark.parametrize(
+    ("action", "profile_deletion"),
+    [("erase_addresses", False), ("erase_addresses_and_klaviyo_profiles", True)],
+)
+def test_erase_this_address_erases_every_subscription_of_it_and_audits_it(
+    admin_client, subscription, action, profile_deletion
+):
+    from backinstock.models import ProfileDeletionRequest, erasure_email_hash
+
+    other_of_ann = SubscriptionFactory(email="ann@example.com")
+    bob = SubscriptionFactory(email="bob@example.com")
+
+    response = admin_client.post(
+        _url(Subscription, "changelist"),
+        {"action": action, "_selected_action": [subscription.pk]},
+    )
+
+    assert response.status_code == 302
+    assert list(Subscription.objects.values_list("pk", flat=True)) == [bob.pk]
+    assert not Subscription.objects.filter(pk=other_of_ann.pk).exists()
+    record = ErasureRecord.objects.get(source="admin")
+    assert record.email_hash == erasure_email_hash("ann@example.com")
+    assert record.subscriptions_deleted == 2
+    assert record.klaviyo_deletion_requested is profile_deletion
+    assert ProfileDeletionRequest.objects.filter(erasure=record).exists() is profile_deletion
+    shown = " ".join(str(message) for message in get_messages(response.wsgi_request))
+    assert ("Klaviyo keeps its copy" in shown) is not profile_deletion
+
+
+def test_deleting_subscriptions_in_the_admin_is_an_audited_erasure_that_says_klaviyo_keeps_a_copy(
+    admin_client, subscription
+):
+    other_of_ann = SubscriptionFactory(email="ann@example.com")
+
+    response = admin_client.post(
+        _url(Subscription, "changelist"),
+        {"action": "delete_selected", "_selected_action": [subscription.pk], "post": "yes"},
+    )
+
+    assert response.status_code == 302
+    assert list(Subscription.objects.values_list("pk", flat=True)) == [other_of_ann.pk]
+    record = ErasureRecord.objects.get(source="admin")
+    assert (record.subscriptions_deleted, record.klaviyo_deletion_requested) == (1, False)
+    shown = " ".join(str(message) for message in get_messages(response.wsgi_request))
+    assert "Klaviyo keeps its copy" in shown
+
+
+def test_deleting_one_subscription_from_its_page_is_an_audited_erasure(admin_client, subscription):
+    response = admin_client.post(_url(Subscription, "delete", subscription.pk), {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not Subscription.objects.exists()
+    assert ErasureRecord.objects.get(source="admin").subscriptions_deleted == 1
+
+
+def test_an_erasure_is_found_by_typing_its_address(admin_client, subscription, settings):
+    from backinstock.services import person_erase
+
+    person_erase(email="ann@example.com", source="command", delete_klaviyo_profile=False)
+    person_erase(email="bob@example.com", source="command", delete_klaviyo_profile=False)
+    ann = ErasureRecord.objects.get(source="command", subscriptions_deleted=1)
+
+    response = admin_client.get(_url(ErasureRecord, "changelist"), {"q": " ANN@Example.com"})
+
+    assert _changelist_ids(response) == [ann.pk]
+
+
+def test_the_delete_confirmation_says_klaviyo_keeps_its_copy(admin_client, subscription):
+    one = admin_client.get(_url(Subscription, "delete", subscription.pk))
+    selected = admin_client.post(
+        _url(Subscription, "changelist"),
+        {"action": "delete_selected", "_selected_action": [subscription.pk]},
+    )
+
+    for page in (one, selected):
+        assert "Klaviyo keeps its copy" in page.content.decode()
+    assert Subscription.objects.filter(pk=subscription.pk).exists()

@@ -34,7 +34,7 @@ def test_a_new_subscription_is_stored_pending_under_its_virtual_product_and_vari
     assert response.status_code == 201
     assert response.json() == {"subscribed": True}
     subscription = Subscription.objects.get()
-    assert subscription.email == "Ann.Lee@example.com"
+    assert subscription.email == "ann.lee@example.com"
     assert subscription.status == "pending"
     assert subscription.language.code == "en"
     assert subscription.variant.external_id == "12366_US_NY_23400"
@@ -307,7 +307,7 @@ def test_the_shop_api_lists_an_addresss_subscriptions_case_insensitively(api_cli
             "product": "12366_SE_00",
             "variant": "12366_SE_00_23400",
             "shipTo": {"country": "SE"},
-            "email": "ANN@example.com",
+            "email": "ann@example.com",
             "language": "en",
             "status": "pending",
         },
@@ -418,3 +418,164 @@ def test_the_timing_does_not_tell_a_repeat_from_a_new_subscription(api_client, s
 
     new, repeat = statistics.median(new_times), statistics.median(repeat_times)
     assert abs(new - repeat) <= 0.25 * max(new, repeat) + 0.002, (new, repeat)
+
+
+# --- One address is one person (CONTRACT §3, §4; backinstock.emails) ----------------------------
+
+
+def test_a_dotted_capital_i_is_a_clear_400_not_a_500_after_the_dotless_address(
+    api_client, shop_key
+):
+    assert post(api_client, {**SE, "email": "ivan@example.com"}).status_code == 201
+
+    responses = [post(api_client, {**SE, "email": "İvan@example.com"}) for _ in range(2)]
+
+    assert [r.status_code for r in responses] == [400, 400]
+    assert list(responses[0].json()["errors"]) == ["email"]
+    assert "before the @-sign" in responses[0].json()["errors"]["email"]
+    assert list(Subscription.objects.values_list("email", flat=True)) == ["ivan@example.com"]
+
+
+def test_a_dotted_address_never_absorbs_the_real_shopper_s_request(api_client):
+    refused = post(api_client, {**SE, "email": "dİana@example.com"})
+    accepted = post(api_client, {**SE, "email": "diana@example.com"})
+
+    assert (refused.status_code, accepted.status_code) == (400, 201)
+    assert list(Subscription.objects.values_list("email", flat=True)) == ["diana@example.com"]
+
+
+def test_a_subscription_stored_with_a_non_ascii_local_part_can_be_listed_and_erased(
+    api_client, shop_key, catalog
+):
+    assert post(api_client, {**SE, "email": "İda@example.com"}).status_code == 400
+    post(api_client, {**SE, "email": "ida@example.com"})
+    legacy = Subscription.objects.get()
+    Subscription.objects.create(
+        variant=legacy.variant, email="i\u0307da@example.com", language=legacy.language
+    )  # as migration 0004 leaves an address stored before non-ASCII local parts were refused
+
+    listed = api_client.get(
+        SHOP_LIST_URL, {"email": "İda@Example.com"}, HTTP_API_AUTHORIZATION=shop_key
+    )
+    erased = api_client.delete(
+        f"{SHOP_LIST_URL}?email=İda@Example.com", HTTP_API_AUTHORIZATION=shop_key
+    )
+
+    assert [s["email"] for s in listed.json()["subscriptions"]] == ["i\u0307da@example.com"]
+    assert erased.json() == {"deleted": 1}
+    assert list(Subscription.objects.values_list("email", flat=True)) == ["ida@example.com"]
+
+
+def test_an_internationalised_domain_and_its_ascii_form_are_one_person(api_client, shop_key):
+    post(api_client, {**SE, "email": "idn@bücher.example"})
+    post(api_client, {**SE, "email": "idn@xn--bcher-kva.example"})
+
+    assert list(Subscription.objects.values_list("email", flat=True)) == [
+        "idn@xn--bcher-kva.example"
+    ]
+    erased = api_client.delete(
+        f"{SHOP_LIST_URL}?email=IDN@BÜCHER.example", HTTP_API_AUTHORIZATION=shop_key
+    )
+    assert erased.json() == {"deleted": 1}
+    assert not Subscription.objects.exists()
+
+
+def test_the_kelvin_sign_is_the_letter_k_for_subscribing_and_erasing(api_client, shop_key):
+    post(api_client, {**SE, "email": "kate@example.com"})
+    post(api_client, {**SE, "email": "\u212aate@example.com"})
+    post(api_client, {**SE, "email": "bob@example.com"})
+
+    erased = api_client.delete(
+        f"{SHOP_LIST_URL}?email=\u212aate@example.com", HTTP_API_AUTHORIZATION=shop_key
+    )
+
+    assert erased.json() == {"deleted": 1}
+    assert list(Subscription.objects.values_list("email", flat=True)) == ["bob@example.com"]
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "a\u200bnn@example.com",
+        "an\u00adn@example.com",
+        "a\x1bnn@example.com",
+        "ann@exa\u200bmple.com",
+        "ann@[127.0.0.1]",
+        "ann@localhost",
+    ],
+)
+def test_invisible_characters_ip_literals_and_dotless_domains_are_a_400_on_email(
+    api_client, shop_key, email
+):
+    subscribed = post(api_client, {**SE, "email": email})
+    listed = api_client.get(SHOP_LIST_URL, {"email": email}, HTTP_API_AUTHORIZATION=shop_key)
+
+    for response in (subscribed, listed):
+        assert response.status_code == 400
+        assert list(response.json()["errors"]) == ["email"]
+    assert not Subscription.objects.exists()
+
+
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")
+def test_any_text_as_email_is_a_201_or_a_400_on_email_and_a_refusal_changes_nothing(
+    api_client, shop_key, settings
+):
+    from hypothesis import HealthCheck, given
+    from hypothesis import settings as hypothesis_settings
+    from hypothesis import strategies as st
+
+    settings.SUBSCRIBE_RATE_PER_CLIENT = settings.SUBSCRIBE_RATE_PER_EMAIL = "none"
+    texts = st.one_of(
+        st.text(max_size=60),
+        st.builds(lambda a, b: f"{a}@{b}.com", st.text(max_size=20), st.text(max_size=20)),
+    )
+
+    @hypothesis_settings(
+        max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
+    @given(email=texts)
+    def check(email):
+        before = list(Subscription.objects.values_list("id", "email").order_by("id"))
+        response = post(api_client, {**SE, "email": email})
+        after = list(Subscription.objects.values_list("id", "email").order_by("id"))
+        assert response.status_code in (201, 400), response.content
+        if response.status_code == 400:
+            assert list(response.json()["errors"]) == ["email"]
+            assert after == before
+        for method in (api_client.get, api_client.delete):
+            looked_up = method(SHOP_LIST_URL, {"email": email}, HTTP_API_AUTHORIZATION=shop_key)
+            assert looked_up.status_code in (200, 400), looked_up.content
+            if looked_up.status_code == 400:
+                assert list(looked_up.json()["errors"]) == ["email"]
+
+    check()
+
+
+def test_erasing_with_deletion_of_the_klaviyo_profile_answers_requested(api_client, shop_key):
+    from backinstock.models import ErasureRecord, ProfileDeletionRequest
+
+    post(api_client, SE)
+
+    response = api_client.delete(
+        f"{SHOP_LIST_URL}?email=Ann@example.com&deleteKlaviyoProfile=true",
+        HTTP_API_AUTHORIZATION=shop_key,
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {"deleted": 1, "klaviyoProfileDeletion": "requested"}
+    request = ProfileDeletionRequest.objects.get()
+    assert request.email == "ann@example.com"
+    assert request.erasure == ErasureRecord.objects.get(klaviyo_deletion_requested=True)
+
+
+def test_a_bad_delete_klaviyo_profile_value_is_a_400_and_erases_nothing(api_client, shop_key):
+    post(api_client, SE)
+
+    response = api_client.delete(
+        f"{SHOP_LIST_URL}?email=ann@example.com&deleteKlaviyoProfile=yes-please",
+        HTTP_API_AUTHORIZATION=shop_key,
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["deleteKlaviyoProfile"]
+    assert Subscription.objects.count() == 1

@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from backinstock.models import Subscription
-from backinstock.throttling import rate_parse
+from backinstock.throttling import SubscribeThrottled, rate_parse, subscribe_throttles_check
 from tests.redis_server import PrivateRedis
 
 CHECKOUT_URL = "/api/checkout-api/back-in-stock-subscription"
@@ -16,8 +16,8 @@ SHOP_URL = "/api/shop-api/back-in-stock-subscription"
 pytestmark = pytest.mark.usefixtures("catalog", "back_in_stock_on")
 
 
-def subscribe(client, email="ann@example.com", address="10.0.0.1", **extra):
-    body = {"item": "12366-23400", "shipTo": {"country": "SE"}, "email": email}
+def subscribe(client, email="ann@example.com", address="10.0.0.1", item="12366-23400", **extra):
+    body = {"item": item, "shipTo": {"country": "SE"}, "email": email}
     return client.post(CHECKOUT_URL, body, format="json", REMOTE_ADDR=address, **extra)
 
 
@@ -85,6 +85,52 @@ def test_the_shop_api_is_throttled_per_address_but_not_per_client(api_client, se
     assert [shop_post("ann@example.com") for _ in range(3)] == [201, 201, 429]
 
 
+def test_invalid_requests_naming_an_address_do_not_lock_its_owner_out(api_client, settings):
+    settings.SUBSCRIBE_RATE_PER_EMAIL = "10/hour"
+    bogus = [
+        subscribe(api_client, email="victim@example.com", address=f"10.0.2.{i}", item="1-1")
+        for i in range(10)
+    ]
+
+    own = subscribe(api_client, email="Victim@Example.com", address="10.0.2.99")
+
+    assert {answer.status_code for answer in bogus} == {400}
+    assert own.status_code == 201
+    assert list(Subscription.objects.values_list("email", flat=True)) == ["victim@example.com"]
+
+
+def test_plus_tags_of_one_mailbox_are_throttled_as_one_address(api_client, settings):
+    settings.SUBSCRIBE_RATE_PER_EMAIL = "10/hour"
+
+    answers = [
+        subscribe(api_client, email=f"carol+{i}@example.com", address=f"10.0.3.{i}")
+        for i in range(1, 13)
+    ]
+
+    assert [a.status_code for a in answers] == [201] * 10 + [429, 429]
+    assert int(answers[-1]["Retry-After"]) > 60
+    assert Subscription.objects.count() == 10  # uniqueness keeps the whole address
+    assert Subscription.objects.filter(email="carol+1@example.com").exists()
+
+
+def test_the_throttles_can_be_applied_outside_the_rest_api(settings):
+    settings.SUBSCRIBE_RATE_PER_CLIENT = "2/min"
+    settings.SUBSCRIBE_RATE_PER_EMAIL = "3/hour"
+
+    subscribe_throttles_check(client="10.0.4.1")
+    subscribe_throttles_check(client="10.0.4.1")
+    with pytest.raises(SubscribeThrottled) as over_client:
+        subscribe_throttles_check(client="10.0.4.1")
+    for i in range(3):
+        subscribe_throttles_check(email=f"dan+{i}@example.com")
+    with pytest.raises(SubscribeThrottled) as over_email:
+        subscribe_throttles_check(client="10.0.4.2", email="dan@example.com")
+
+    assert 1 <= over_client.value.wait <= 60
+    assert 60 < over_email.value.wait <= 3600
+    assert over_email.value.status_code == 429
+
+
 def test_none_turns_a_throttle_off(api_client, settings):
     settings.SUBSCRIBE_RATE_PER_CLIENT = "none"
     settings.SUBSCRIBE_RATE_PER_EMAIL = "none"
@@ -130,6 +176,7 @@ def test_subscribing_keeps_working_and_logs_while_redis_is_down(
     assert elapsed < 5, "a Redis outage must not make each request wait long"
     assert "cache unreachable" in caplog.text
     assert Subscription.objects.filter(email__startswith="b").count() == 5
+    subscribe_throttles_check(client="10.0.0.1", email="b0@example.com")  # fails open too
 
     private_redis.start()
     back = [subscribe(api_client, email=f"c{i}@example.com").status_code for i in range(3)]

@@ -91,6 +91,19 @@ def test_a_storefront_post_travels_to_a_klaviyo_back_in_stock_subscription(
             message="the restock did not reach Klaviyo",
         )
 
+        # Erasing with the profile: answered at once, and the worker has Klaviyo delete it.
+        erased = api_client.delete(
+            "/api/shop-api/back-in-stock-subscriptions?email=ANN@example.com"
+            "&deleteKlaviyoProfile=true",
+            HTTP_API_AUTHORIZATION=SECRETS[0],
+        )
+        assert erased.json() == {"deleted": 1, "klaviyoProfileDeletion": "requested"}
+        wait_until(
+            lambda: "ann@example.com" not in sandbox.snapshot()["profiles"],
+            timeout=30,
+            message="the profile deletion did not reach Klaviyo",
+        )
+
     # Secrets never appear in logs: the worker's (at debug level) and this process's.
     logs = worker_log.read_text() + caplog.text
     assert "Task klaviyo_sync.tasks.push_subscription" in logs  # the log is the full run's

@@ -1,10 +1,18 @@
-"""Erasing a person: our subscriptions, their Klaviyo profile on request, and the audit."""
+"""Sending erasures' Klaviyo profile deletions from the worker (klaviyo_sync.services.privacy)."""
+
+from datetime import timedelta
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.utils import timezone
 
-from backinstock.models import ErasureRecord, Subscription
-from backinstock.services import subscription_create
+from backinstock.models import ErasureRecord, ProfileDeletionRequest, Subscription
+from backinstock.services import person_erase, subscription_create
+from klaviyo_sync import tasks
+from klaviyo_sync.services.privacy import (
+    ProfileDeletionOutcome,
+    profile_deletion_ids_to_sweep,
+    profile_deletion_send,
+)
 from klaviyo_sync.services.subscriptions import subscription_push
 
 pytestmark = pytest.mark.usefixtures("demo_catalog", "back_in_stock_on")
@@ -16,58 +24,84 @@ def subscribe(email: str, country: str = "SE") -> int:
     ).subscription_id
 
 
-def test_the_command_erases_subscriptions_and_the_klaviyo_profile_and_audits_it(sandbox, capsys):
+def erase_with_profile(email: str) -> ErasureRecord:
+    return person_erase(email=email, source="command", delete_klaviyo_profile=True)
+
+
+def test_the_worker_deletes_the_profile_and_then_forgets_the_address(sandbox):
     subscription_push(subscription_id=subscribe("Ann@Example.com"))
     subscribe("ann@example.com", country="DE")
     subscribe("bob@example.com")
-    assert "Ann@example.com" in sandbox.snapshot()["profiles"]
-
-    call_command("erase_person", "ANN@example.COM", "--klaviyo")
-
-    assert list(Subscription.objects.values_list("email", flat=True)) == ["bob@example.com"]
-    state = sandbox.snapshot()
-    assert "Ann@example.com" not in state["profiles"]
-    record = ErasureRecord.objects.get()
-    assert (record.source, record.subscriptions_deleted) == ("command", 2)
-    assert record.klaviyo_deletion_requested is True
-    assert record.klaviyo_deletion_result == "accepted by Klaviyo"
-    assert record.email_hash == ErasureRecord.hash_of("ann@example.com")
-    assert "ann@example.com" not in str(ErasureRecord.objects.values().get()).lower()
-    assert "erased 2 subscriptions" in capsys.readouterr().out
-
-
-def test_without_klaviyo_only_our_data_is_erased(sandbox):
-    subscription_push(subscription_id=subscribe("ann@example.com"))
-
-    call_command("erase_person", "ann@example.com")
-
-    assert not Subscription.objects.exists()
     assert "ann@example.com" in sandbox.snapshot()["profiles"]
-    assert ErasureRecord.objects.get().klaviyo_deletion_requested is False
+
+    record = erase_with_profile("ANN@example.COM")
+    assert sandbox.snapshot()["profiles"].keys() >= {"ann@example.com"}  # not in the request
+    outcome = profile_deletion_send(request_id=ProfileDeletionRequest.objects.get().id)
+
+    assert outcome is ProfileDeletionOutcome.SENT
+    assert "ann@example.com" not in sandbox.snapshot()["profiles"]
+    assert list(Subscription.objects.values_list("email", flat=True)) == ["bob@example.com"]
+    record.refresh_from_db()
+    assert (record.subscriptions_deleted, record.klaviyo_deletion_requested) == (2, True)
+    assert record.klaviyo_deletion_result == "accepted by Klaviyo"
+    assert not ProfileDeletionRequest.objects.exists()
+    assert "ann@example.com" not in str(list(ErasureRecord.objects.values())).lower()
 
 
-def test_a_refused_klaviyo_deletion_is_audited_and_reported(sandbox, settings):
+def test_a_refused_deletion_is_recorded_without_the_key_and_the_address_forgotten(
+    sandbox, settings
+):
     subscribe("ann@example.com")
+    record = erase_with_profile("ann@example.com")
     settings.KLAVIYO_API_KEY = "bad-key"
 
-    with pytest.raises(CommandError, match="Klaviyo refused"):
-        call_command("erase_person", "ann@example.com", "--klaviyo")
+    outcome = profile_deletion_send(request_id=ProfileDeletionRequest.objects.get().id)
 
-    assert not Subscription.objects.exists()
-    record = ErasureRecord.objects.get()
+    assert outcome is ProfileDeletionOutcome.REFUSED
+    record.refresh_from_db()
     assert record.klaviyo_deletion_result.startswith("refused:")
     assert "bad-key" not in record.klaviyo_deletion_result
+    assert not ProfileDeletionRequest.objects.exists()
 
 
-def test_the_shop_api_erasure_is_audited(api_client, settings):
-    settings.SHOP_API_KEY = "key"
+def test_without_a_key_or_while_klaviyo_is_down_the_request_waits_for_the_sweep(
+    sandbox, settings, monkeypatch
+):
+    monkeypatch.setattr("klaviyo_sync.retry.time.sleep", lambda seconds: None)
     subscribe("ann@example.com")
+    erase_with_profile("ann@example.com")
+    request_id = ProfileDeletionRequest.objects.get().id
 
-    response = api_client.delete(
-        "/api/shop-api/back-in-stock-subscriptions?email=ann@example.com",
-        HTTP_API_AUTHORIZATION="key",
-    )
+    key, settings.KLAVIYO_API_KEY = settings.KLAVIYO_API_KEY, ""
+    assert tasks.send_profile_deletion(request_id) == "not-configured"
+    settings.KLAVIYO_API_KEY = key
+    sandbox.add_fault("error", status=503, count=100)
+    assert tasks.send_profile_deletion(request_id) == "retry-later"
 
-    assert response.json() == {"deleted": 1}
-    record = ErasureRecord.objects.get()
-    assert (record.source, record.subscriptions_deleted) == ("shop-api", 1)
+    assert ProfileDeletionRequest.objects.filter(id=request_id).exists()
+    ProfileDeletionRequest.objects.update(created_at=timezone.now() - timedelta(hours=1))
+    assert profile_deletion_ids_to_sweep(older_than=timedelta(minutes=1), limit=10) == [request_id]
+
+
+def test_a_request_sent_twice_is_sent_once(sandbox):
+    subscribe("ann@example.com")
+    erase_with_profile("ann@example.com")
+    request_id = ProfileDeletionRequest.objects.get().id
+
+    first = profile_deletion_send(request_id=request_id)
+    second = profile_deletion_send(request_id=request_id)
+
+    assert (first, second) == (ProfileDeletionOutcome.SENT, ProfileDeletionOutcome.ALREADY_DONE)
+
+
+def test_the_sweep_queues_requests_left_waiting(sandbox, monkeypatch):
+    subscribe("ann@example.com")
+    erase_with_profile("ann@example.com")
+    request_id = ProfileDeletionRequest.objects.get().id
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.send_profile_deletion, "delay", queued.append)
+
+    assert tasks.sweep_profile_deletions() == 0  # just made: its own task is on its way
+    ProfileDeletionRequest.objects.update(created_at=timezone.now() - timedelta(hours=1))
+    assert tasks.sweep_profile_deletions() == 1
+    assert queued == [request_id]

@@ -1,0 +1,123 @@
+"""The canonical form of an address (backinstock.emails): one address is one person."""
+
+import string
+import unicodedata
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backinstock.emails import EmailInvalid, email_canonical, email_throttle_key
+
+
+@pytest.mark.parametrize(
+    ("raw", "canonical"),
+    [
+        ("  Ann.Lee@Example.COM \n", "ann.lee@example.com"),
+        ("idn@bücher.example", "idn@xn--bcher-kva.example"),
+        ("idn@XN--BCHER-KVA.example", "idn@xn--bcher-kva.example"),
+        ("idn@BÜCHER.example", "idn@xn--bcher-kva.example"),
+        ("\u212aate@example.com", "kate@example.com"),  # KELVIN SIGN is K once normalised
+        ("ann@\uff25\uff38\uff21\uff2d\uff30\uff2c\uff25.com", "ann@example.com"),  # full-width
+        ("carol+shoes@example.com", "carol+shoes@example.com"),
+    ],
+)
+def test_spellings_of_one_address_have_one_canonical_form(raw, canonical):
+    assert email_canonical(raw) == canonical
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "a\u200bnn@example.com",  # zero-width space
+        "ann@exa\u200bmple.com",
+        "an\u00adn@example.com",  # soft hyphen
+        "ann@exa\u00admple.com",
+        "a\x1bnn@example.com",  # escape
+        "ann@example.com\x00",
+        "ann@ex\u200dample.com",  # zero-width joiner
+        "ann\u202e@example.com",  # right-to-left override
+        "ann@[127.0.0.1]",  # IP literal
+        "ann@[IPv6:::1]",
+        "ann@localhost",  # dotless
+        "ann@example",
+        "İvan@example.com",  # non-ASCII local part (README, subscribe rules)
+        "dİana@example.com",
+        "jörg@example.com",
+        '"ann lee"@example.com',
+        "Ann <ann@example.com>",
+        "ann@@example.com",
+        "",
+        "   ",
+        "a" * 250 + "@example.com",
+    ],
+)
+def test_control_invisible_and_unusable_addresses_are_refused(raw):
+    with pytest.raises(EmailInvalid, match="email"):
+        email_canonical(raw)
+
+
+def test_a_look_up_also_finds_an_address_with_a_non_ascii_local_part():
+    assert email_canonical("İda@Example.com", lookup=True) == "i\u0307da@example.com"
+    assert email_canonical("İvan@example.com", lookup=True) != "ivan@example.com"
+
+
+@pytest.mark.parametrize("lookup", [False, True])
+def test_look_ups_refuse_what_subscribing_refuses_but_the_local_part(lookup):
+    with pytest.raises(EmailInvalid):
+        email_canonical("ann@[127.0.0.1]", lookup=lookup)
+    with pytest.raises(EmailInvalid):
+        email_canonical("a\u200bnn@example.com", lookup=lookup)
+
+
+def test_the_throttle_key_is_the_mailbox_without_its_plus_tag():
+    assert email_throttle_key("carol+12@example.com") == "carol@example.com"
+    assert email_throttle_key("carol@example.com") == "carol@example.com"
+    assert email_throttle_key("+x@example.com") == "+x@example.com"
+
+
+_ADDRESS_CHARACTERS = st.characters(codec="utf-8", categories=["L", "M", "N", "P", "S", "Z", "C"])
+_addresses = st.one_of(
+    st.text(_ADDRESS_CHARACTERS, max_size=40),
+    st.builds(
+        lambda local, domain, tld: f"{local}@{domain}.{tld}",
+        st.text(_ADDRESS_CHARACTERS, min_size=1, max_size=20),
+        st.text(_ADDRESS_CHARACTERS, min_size=1, max_size=20),
+        st.sampled_from(["com", "se", "de", "example", "XN--P1AI", "рф"]),
+    ),
+    st.builds(
+        lambda local, domain: f"{local}@{domain}.com",
+        st.text(string.ascii_letters + string.digits + ".+-_", min_size=1, max_size=20),
+        st.text(string.ascii_letters + string.digits + "-", min_size=1, max_size=20),
+    ),
+)
+_REFUSED = {"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"}
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw=_addresses, lookup=st.booleans())
+def test_the_canonical_form_is_stable_and_only_refuses_with_its_own_error(raw, lookup):
+    try:
+        canonical = email_canonical(raw, lookup=lookup)
+    except EmailInvalid:
+        return
+    assert email_canonical(canonical, lookup=lookup) == canonical
+    assert canonical == canonical.strip()
+    assert canonical == unicodedata.normalize("NFC", canonical)
+    assert canonical.split("@")[-1].isascii()
+    assert not any(unicodedata.category(c) in _REFUSED for c in canonical)
+    if not lookup:
+        assert canonical.isascii() and canonical == canonical.lower()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    local=st.text(string.ascii_lowercase, min_size=1, max_size=10),
+    bad=st.sampled_from(["\u200b", "\u00ad", "\x1b", "\u200d", "\ufeff", "\u2060", "\x7f"]),
+    where=st.integers(min_value=0, max_value=10),
+)
+def test_an_invisible_or_control_character_anywhere_is_refused(local, bad, where):
+    address = f"{local}@example.com"
+    where = min(where, len(address) - 1)
+    with pytest.raises(EmailInvalid):
+        email_canonical(address[:where] + bad + address[where:], lookup=True)
