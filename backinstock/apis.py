@@ -127,18 +127,31 @@ def _validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -
     return dict(serializer.validated_data)
 
 
+def subscription_create_from_body(body: Any) -> None:
+    """Parse a subscribe request's body (CONTRACT §3) and store the subscription.
+
+    The one path of the Checkout API, the Shop API and the Storefront API (GraphQL), so they
+    apply the same rules with the same messages. Raises DRF's ``ValidationError`` (fields as
+    ``item``, ``shipTo.country``...) or the project's ``ApplicationError``.
+    """
+    data = _validated(SubscribeInputSerializer, body)
+    services.subscription_create(
+        item=data["item"],
+        country_code=data["shipTo"].country,
+        state_code=data["shipTo"].state,
+        email=data["email"],
+        language_code=data.get("language") or None,
+    )
+
+
+SUBSCRIBE_MAX_BODY_BYTES = 8 * 1024
+
+
 class _SubscribeApi(APIView):
-    max_body_bytes = 8 * 1024
+    max_body_bytes = SUBSCRIBE_MAX_BODY_BYTES
 
     def post(self, request: Request) -> Response:
-        data = _validated(SubscribeInputSerializer, request.data)
-        services.subscription_create(
-            item=data["item"],
-            country_code=data["shipTo"].country,
-            state_code=data["shipTo"].state,
-            email=data["email"],
-            language_code=data.get("language") or None,
-        )
+        subscription_create_from_body(request.data)
         # The same answer for a new and a repeated subscription, so that the endpoint never
         # tells whether an address was already subscribed.
         return Response({"subscribed": True}, status=status.HTTP_201_CREATED)

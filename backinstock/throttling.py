@@ -22,6 +22,7 @@ from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
@@ -117,16 +118,18 @@ class _FixedWindowThrottle(BaseThrottle):
 
     def window(self, request: Request, now: float) -> _Window | None:
         """The window this request counts in; None when the throttle is off or has no identity."""
-        rate = rate_parse(getattr(settings, self.rate_setting))
-        if rate is None:
-            return None
-        identity = self.identity(request)
-        if identity is None:
+        return self.window_for(self.identity(request), now)
+
+    @classmethod
+    def window_for(cls, identity: str | None, now: float) -> _Window | None:
+        """The window of ``identity`` at ``now``; None when the throttle is off or no identity."""
+        rate = rate_parse(getattr(settings, cls.rate_setting))
+        if rate is None or identity is None:
             return None
         limit, period = rate
         window = int(now // period)
         digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
-        key = f"throttle:{self.scope}:{digest}:{window}"
+        key = f"throttle:{cls.scope}:{digest}:{window}"
         return _Window(key=key, limit=limit, period=period, ends_at=(window + 1) * period)
 
     def allow_request(self, request: Request, view: Any) -> bool:
@@ -164,23 +167,36 @@ def _request_counts(request: Request, view: Any, asking: _FixedWindowThrottle) -
             if isinstance(throttle, _FixedWindowThrottle) and throttle.scope != asking.scope
         ]
     now = time.time()
-    windows = {throttle.scope: throttle.window(request, now) for throttle in throttles}
-    counted.update(dict.fromkeys(windows))
-    wanted = {scope: window for scope, window in windows.items() if window is not None}
-    if wanted:
-        try:
-            counts = window_counts([(w.key, w.period) for w in wanted.values()])
-        except Exception:  # any cache failure: fail open, visibly
-            for scope in wanted:
-                logger.warning(
-                    "throttle %s: cache unreachable, request let through", scope, exc_info=True
-                )
-        else:
-            counted.update(
-                {scope: (w, c) for (scope, w), c in zip(wanted.items(), counts, strict=True)}
-            )
+    counted.update(_windows_count({t.scope: t.window(request, now) for t in throttles}))
     setattr(request, _COUNTS_ATTRIBUTE, counted)
     return counted
+
+
+def _windows_count(windows: dict[str, _Window | None]) -> _Counted:
+    """Count one hit in each window, in one round trip; None where a throttle is off, has no
+    identity, or the cache failed (logged; the request is let through)."""
+    counted: _Counted = dict.fromkeys(windows)
+    wanted = {scope: window for scope, window in windows.items() if window is not None}
+    if not wanted:
+        return counted
+    try:
+        counts = window_counts([(w.key, w.period) for w in wanted.values()])
+    except Exception:  # any cache failure: fail open, visibly
+        for scope in wanted:
+            logger.warning(
+                "throttle %s: cache unreachable, request let through", scope, exc_info=True
+            )
+    else:
+        counted.update(
+            {scope: (w, c) for (scope, w), c in zip(wanted.items(), counts, strict=True)}
+        )
+    return counted
+
+
+def _email_identity(email: Any) -> str | None:
+    if not isinstance(email, str) or not email.strip():
+        return None
+    return email_match_key(email)
 
 
 class SubscribePerClientThrottle(_FixedWindowThrottle):
@@ -201,7 +217,25 @@ class SubscribePerEmailThrottle(_FixedWindowThrottle):
 
     def identity(self, request: Request) -> str | None:
         data = request.data
-        email = data.get("email") if isinstance(data, dict) else None
-        if not isinstance(email, str) or not email.strip():
-            return None
-        return email_match_key(email)
+        return _email_identity(data.get("email") if isinstance(data, dict) else None)
+
+
+def subscribe_throttle_wait(*, request: HttpRequest, email: Any) -> float | None:
+    """Count one subscribe request outside DRF's views (the Storefront API, CONTRACT §3b)
+    exactly as the Checkout API's two throttles count it: per client (``REMOTE_ADDR``, or
+    ``X-Forwarded-For`` behind ``DJANGO_NUM_PROXIES`` proxies) and per address, in the same
+    windows. Returns the seconds until the first window over its limit ends, or None when the
+    request may go on; fails open like the throttles."""
+    # DRF's get_ident reads only META, which Django's request has as DRF's does.
+    client = BaseThrottle().get_ident(request)  # type: ignore[arg-type]
+    now = time.time()
+    counted = _windows_count(
+        {
+            SubscribePerClientThrottle.scope: SubscribePerClientThrottle.window_for(client, now),
+            SubscribePerEmailThrottle.scope: SubscribePerEmailThrottle.window_for(
+                _email_identity(email), now
+            ),
+        }
+    )
+    waits = [w.ends_at - now for w, count in filter(None, counted.values()) if count > w.limit]
+    return max(waits) if waits else None

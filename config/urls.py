@@ -3,6 +3,7 @@ from django.urls import path, re_path
 from django.views.generic import TemplateView
 
 from backinstock import apis as backinstock_apis
+from backinstock.graphql import storefront_graphql, storefront_sdl
 from config.api import exceptions
 from config.api.schema import RedocPage, SchemaApi, SwaggerUiPage
 from shop import apis as shop_apis
@@ -25,6 +26,8 @@ urlpatterns = [
         name="shop-back-in-stock-subscriptions",
     ),
     path("api/integration-api/stock", shop_apis.StockUpdateApi.as_view(), name="integration-stock"),
+    path("api/storefront-api/graphql", storefront_graphql, name="storefront-graphql"),
+    path("api/storefront-api/schema.graphql", storefront_sdl, name="storefront-sdl"),
     path("api/schema", SchemaApi.as_view(), name="schema"),
     path("api/docs", SwaggerUiPage.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc", RedocPage.as_view(url_name="schema"), name="redoc"),

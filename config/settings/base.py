@@ -189,7 +189,9 @@ SPECTACULAR_SETTINGS = {
         "Back-in-stock subscriptions for a Centra-like shop, delivered through Klaviyo. "
         'Errors always have the shape `{"errors": {"<field>": "<message>"}}`, on every path '
         "under `/api/`. Every answer carries `X-Correlation-ID`: the one the client sent, or a "
-        "new one; quote it when reporting a problem."
+        "new one; quote it when reporting a problem. Centra's Storefront API (GraphQL) is at "
+        "`POST /api/storefront-api/graphql`, its schema at "
+        "[/api/storefront-api/schema.graphql](/api/storefront-api/schema.graphql)."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
