@@ -6,6 +6,7 @@ from typing import Any
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
+    OpenApiResponse,
     extend_schema,
     extend_schema_field,
     extend_schema_view,
@@ -23,10 +24,10 @@ from config.api.errors import InvalidInput
 from config.api.schema import (
     RETRY_AFTER,
     SHOP_API_SECURITY,
-    THROTTLED,
     body_errors,
     error_response,
     key_errors,
+    throttled_response,
 )
 
 
@@ -192,6 +193,10 @@ _SUBSCRIBE_INVALID = error_response(
     malformed_json={"body": "Malformed JSON: Expecting value: line 1 column 1 (char 0)"},
 )
 _BACK_IN_STOCK_OFF = {"backInStock": "Back-in-stock subscriptions are not enabled for this store."}
+_SUBSCRIBED = OpenApiResponse(
+    SubscribeOutputSerializer,
+    description="Stored, or stored before: the same answer either way.",
+)
 _SUBSCRIBE_BODY_ERRORS = body_errors(max_bytes=_SubscribeApi.max_body_bytes)
 
 
@@ -203,14 +208,14 @@ _SUBSCRIBE_BODY_ERRORS = body_errors(max_bytes=_SubscribeApi.max_body_bytes)
         examples=_SUBSCRIBE_EXAMPLES,
         parameters=[RETRY_AFTER],
         responses={
-            201: SubscribeOutputSerializer,
+            201: _SUBSCRIBED,
             400: _SUBSCRIBE_INVALID,
             403: error_response(
                 "Back in stock is not switched on for this store.",
                 back_in_stock_off=_BACK_IN_STOCK_OFF,
             ),
             **_SUBSCRIBE_BODY_ERRORS,
-            429: THROTTLED,
+            429: throttled_response(per="from this client or for this address"),
         },
         description=_SUBSCRIBE_DOC + " Public; throttled per client and per address.",
         auth=[],
@@ -228,7 +233,7 @@ class CheckoutSubscribeApi(_SubscribeApi):
         examples=_SUBSCRIBE_EXAMPLES,
         parameters=[RETRY_AFTER],
         responses={
-            201: SubscribeOutputSerializer,
+            201: _SUBSCRIBED,
             400: _SUBSCRIBE_INVALID,
             **key_errors(
                 realm="Shop API",
@@ -236,7 +241,7 @@ class CheckoutSubscribeApi(_SubscribeApi):
                 back_in_stock_off=_BACK_IN_STOCK_OFF,
             ),
             **_SUBSCRIBE_BODY_ERRORS,
-            429: THROTTLED,
+            429: throttled_response(per="for this address"),
         },
         description=_SUBSCRIBE_DOC + " Server-side; throttled per address.",
         auth=SHOP_API_SECURITY,
@@ -312,7 +317,13 @@ class ShopSubscriptionsApi(APIView):
         tags=["Shop API"],
         operation_id="shop_back_in_stock_subscriptions_list",
         parameters=[_EMAIL_PARAMETER],
-        responses={200: SubscriptionListOutputSerializer, **_EMAIL_ERRORS},
+        responses={
+            200: OpenApiResponse(
+                SubscriptionListOutputSerializer,
+                description="The address's subscriptions, oldest first; none is an empty list.",
+            ),
+            **_EMAIL_ERRORS,
+        },
         description="Every back-in-stock subscription of one address.",
         auth=SHOP_API_SECURITY,
     )
@@ -326,7 +337,12 @@ class ShopSubscriptionsApi(APIView):
         tags=["Shop API"],
         operation_id="shop_back_in_stock_subscriptions_erase",
         parameters=[_EMAIL_PARAMETER],
-        responses={200: EraseOutputSerializer, **_EMAIL_ERRORS},
+        responses={
+            200: OpenApiResponse(
+                EraseOutputSerializer, description="Erased; `deleted` counts the subscriptions."
+            ),
+            **_EMAIL_ERRORS,
+        },
         description="Erase every back-in-stock subscription of one address.",
         auth=SHOP_API_SECURITY,
     )

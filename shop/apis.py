@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -62,7 +62,7 @@ class StockUpdateApi(APIView):
             )
         ],
         responses={
-            200: StockOutputSerializer,
+            200: OpenApiResponse(StockOutputSerializer, description="Every entry applied."),
             400: error_response(
                 "Invalid entries (nothing was changed), or the body is not valid JSON.",
                 unknown_sku={"stock[3].sku": "unknown SKU HD-1-BLK-XXL"},

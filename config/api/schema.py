@@ -79,10 +79,13 @@ def key_errors(
     }
 
 
-THROTTLED = error_response(
-    "Too many requests from this client or for this address; retry after `Retry-After` seconds.",
-    throttled={"throttle": "Request was throttled. Expected available in 3599 seconds."},
-)
+def throttled_response(*, per: str) -> OpenApiResponse:
+    """The 429 of a throttled endpoint; ``per`` says what is counted ("for this address")."""
+    return error_response(
+        f"Too many requests {per}; retry after `Retry-After` seconds.",
+        throttled={"throttle": "Request was throttled. Expected available in 3599 seconds."},
+    )
+
 
 RETRY_AFTER = OpenApiParameter(
     "Retry-After",

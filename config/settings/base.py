@@ -201,7 +201,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
     # What Swagger UI's Authorize button offers; each operation names the one it needs.
     "APPEND_COMPONENTS": {

@@ -177,3 +177,9 @@ def test_the_docs_pages_reference_no_other_host(client, page):
     for asset in assets:
         assert asset.startswith("/static/drf_spectacular_sidecar/"), asset
         assert finders.find(asset.removeprefix("/static/")), f"{asset} is not shipped"
+
+
+def test_every_answer_of_every_operation_is_described(schema):
+    for path, method, operation in operations(schema):
+        for status, response in operation["responses"].items():
+            assert response["description"].strip(), f"{method} {path} {status}"
