@@ -1,8 +1,11 @@
 """The site's paths: the front page, the API's pages, and JSON for every answer under /api/."""
 
 import re
+import string
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 UNKNOWN_API_ANSWERS = [
     ("get", "/api/checkout-api/selection", 404),
@@ -33,6 +36,23 @@ def test_every_unknown_api_path_and_method_answers_json_in_the_error_shape(
     [(key, message)] = response.json()["errors"].items()
     assert key in {"path", "method", "authorization"}
     assert message
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    method=st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "TRACE", "BREW"]),
+    rest=st.text(alphabet=string.ascii_letters + string.digits + "-_./~%", max_size=40),
+)
+@pytest.mark.django_db
+def test_any_method_on_any_path_under_api_answers_json_never_a_5xx(client, method, rest):
+    response = client.generic(method, f"/api/{rest}")
+
+    assert response.status_code < 500
+    if response.status_code >= 400 and method != "HEAD":
+        assert response["Content-Type"] == "application/json", rest
+        assert set(response.json()) == {"errors"}
 
 
 def test_an_unknown_api_path_answers_json_with_debug_on_too(client, settings):
