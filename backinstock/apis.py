@@ -4,7 +4,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
+    OpenApiResponse,
     extend_schema,
     extend_schema_field,
     extend_schema_view,
@@ -19,7 +21,14 @@ from backinstock.models import Subscription
 from backinstock.throttling import SubscribePerClientThrottle
 from config.api.auth import HasShopApiKey
 from config.api.errors import InvalidInput
-from config.api.schema import ERROR_RESPONSES
+from config.api.schema import (
+    RETRY_AFTER,
+    SHOP_API_SECURITY,
+    body_errors,
+    error_response,
+    key_errors,
+    throttled_response,
+)
 
 
 @dataclass(frozen=True)
@@ -28,12 +37,23 @@ class ShipTo:
     state: str | None
 
 
+# Documents ``shipTo``; ``ShipToField`` below parses it, so that its errors are reported as
+# ``shipTo.country`` and ``shipTo.state``.
 class ShipToSerializer(serializers.Serializer[Any]):
-    """Only documents the shape; ``ShipToField`` parses it so errors use the contract's names."""
+    """Where the parcel would go: the ship-to country and, where it has states, the state.
+    Codes match whatever their case."""
 
-    country = serializers.CharField(help_text="ISO 3166-1 alpha-2 code of a ship-to country.")
+    country = serializers.CharField(
+        help_text='ISO 3166-1 alpha-2 code of a ship-to country, e.g. "SE".'
+    )
     state = serializers.CharField(
-        required=False, help_text="Required when the country has states, refused otherwise."
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        help_text=(
+            'Required when the country has states (e.g. "NY" in "US"), refused otherwise; '
+            "empty or null is the same as absent."
+        ),
     )
 
 
@@ -108,18 +128,31 @@ def _validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -
     return dict(serializer.validated_data)
 
 
+def subscription_create_from_body(body: Any) -> None:
+    """Parse a subscribe request's body (CONTRACT §3) and store the subscription.
+
+    The one path of the Checkout API, the Shop API and the Storefront API (GraphQL), so they
+    apply the same rules with the same messages. Raises DRF's ``ValidationError`` (fields as
+    ``item``, ``shipTo.country``...) or the project's ``ApplicationError``.
+    """
+    data = _validated(SubscribeInputSerializer, body)
+    services.subscription_create(
+        item=data["item"],
+        country_code=data["shipTo"].country,
+        state_code=data["shipTo"].state,
+        email=data["email"],
+        language_code=data.get("language") or None,
+    )
+
+
+SUBSCRIBE_MAX_BODY_BYTES = 8 * 1024
+
+
 class _SubscribeApi(APIView):
-    max_body_bytes = 8 * 1024
+    max_body_bytes = SUBSCRIBE_MAX_BODY_BYTES
 
     def post(self, request: Request) -> Response:
-        data = _validated(SubscribeInputSerializer, request.data)
-        services.subscription_create(
-            item=data["item"],
-            country_code=data["shipTo"].country,
-            state_code=data["shipTo"].state,
-            email=data["email"],
-            language_code=data.get("language") or None,
-        )
+        subscription_create_from_body(request.data)
         # The same answer for a new and a repeated subscription, so that the endpoint never
         # tells whether an address was already subscribed.
         return Response({"subscribed": True}, status=status.HTTP_201_CREATED)
@@ -130,6 +163,41 @@ _SUBSCRIBE_DOC = (
     "gets exactly the same answer. Klaviyo is never called in the request: the subscription is "
     "pushed by a worker."
 )
+_SUBSCRIBE_EXAMPLES = [
+    OpenApiExample(
+        "Sweden",
+        value={
+            "item": "12366-23400",
+            "shipTo": {"country": "SE"},
+            "email": "ann@example.com",
+            "language": "sv",
+        },
+        request_only=True,
+    ),
+    OpenApiExample(
+        "New York",
+        value={
+            "item": "12366-23400",
+            "shipTo": {"country": "US", "state": "NY"},
+            "email": "ann@example.com",
+        },
+        request_only=True,
+    ),
+]
+_SUBSCRIBE_INVALID = error_response(
+    "Invalid input: one message per bad field, or the body is not valid JSON.",
+    unknown_item={"item": "item 12366-99 not found"},
+    not_a_ship_to_country={"shipTo.country": "country XX is not a ship-to country"},
+    state_required={"shipTo.state": "state is required for country US"},
+    unknown_language={"language": "language not found"},
+    malformed_json={"body": "Malformed JSON: Expecting value: line 1 column 1 (char 0)"},
+)
+_BACK_IN_STOCK_OFF = {"backInStock": "Back-in-stock subscriptions are not enabled for this store."}
+_SUBSCRIBED = OpenApiResponse(
+    SubscribeOutputSerializer,
+    description="Stored, or stored before: the same answer either way.",
+)
+_SUBSCRIBE_BODY_ERRORS = body_errors(max_bytes=_SubscribeApi.max_body_bytes)
 
 
 @extend_schema_view(
@@ -137,7 +205,18 @@ _SUBSCRIBE_DOC = (
         tags=["Checkout API"],
         operation_id="checkout_back_in_stock_subscribe",
         request=SubscribeInputSerializer,
-        responses={201: SubscribeOutputSerializer, **ERROR_RESPONSES},
+        examples=_SUBSCRIBE_EXAMPLES,
+        parameters=[RETRY_AFTER],
+        responses={
+            201: _SUBSCRIBED,
+            400: _SUBSCRIBE_INVALID,
+            403: error_response(
+                "Back in stock is not switched on for this store.",
+                back_in_stock_off=_BACK_IN_STOCK_OFF,
+            ),
+            **_SUBSCRIBE_BODY_ERRORS,
+            429: throttled_response(per="from this client or for this address"),
+        },
         description=_SUBSCRIBE_DOC + " Public; throttled per client and per address.",
         auth=[],
     )
@@ -152,8 +231,21 @@ class CheckoutSubscribeApi(_SubscribeApi):
         tags=["Shop API"],
         operation_id="shop_back_in_stock_subscribe",
         request=SubscribeInputSerializer,
-        responses={201: SubscribeOutputSerializer, **ERROR_RESPONSES},
+        examples=_SUBSCRIBE_EXAMPLES,
+        parameters=[RETRY_AFTER],
+        responses={
+            201: _SUBSCRIBED,
+            400: _SUBSCRIBE_INVALID,
+            **key_errors(
+                realm="Shop API",
+                also=", or back in stock is not switched on",
+                back_in_stock_off=_BACK_IN_STOCK_OFF,
+            ),
+            **_SUBSCRIBE_BODY_ERRORS,
+            429: throttled_response(per="for this address"),
+        },
         description=_SUBSCRIBE_DOC + " Server-side; throttled per address.",
+        auth=SHOP_API_SECURITY,
     )
 )
 class ShopSubscribeApi(_SubscribeApi):
@@ -169,7 +261,15 @@ class SubscriptionOutputSerializer(serializers.Serializer[Any]):
     email = serializers.CharField()
     language = serializers.CharField(source="language.code")
     createdAt = serializers.DateTimeField(source="created_at")
-    status = serializers.ChoiceField(choices=["pending", "subscribed", "failed"])
+    status = serializers.ChoiceField(
+        choices=["pending", "subscribed", "failed"],
+        help_text=(
+            "`pending`: stored, not yet in Klaviyo (a worker pushes it within seconds); "
+            "`subscribed`: accepted by Klaviyo, whose back-in-stock flow emails the address "
+            "when the size is back; `failed`: Klaviyo refused it or retries ran out (the reason "
+            "is shown in the admin, where it can be retried)."
+        ),
+    )
 
     def get_item(self, subscription: Subscription) -> str:
         return f"{subscription.variant.product.display_item_id}-{subscription.variant.size_id}"
@@ -210,6 +310,7 @@ _EMAIL_PARAMETER = OpenApiParameter(
     required=True,
     description="The address, matched by its canonical form (trimmed, Unicode-normalised, "
     "domain IDNA-encoded, lower-cased).",
+    examples=[OpenApiExample("Ann", value="ann@example.com")],
 )
 _DELETE_PROFILE_PARAMETER = OpenApiParameter(
     "deleteKlaviyoProfile",
@@ -218,6 +319,13 @@ _DELETE_PROFILE_PARAMETER = OpenApiParameter(
     description="true: also request Klaviyo's data-privacy deletion of the profile, which "
     "takes Klaviyo's copy of the subscriptions with it.",
 )
+_EMAIL_ERRORS = {
+    400: error_response(
+        "The `email` parameter is missing or too long.",
+        missing_email={"email": "This field is required."},
+    ),
+    **key_errors(realm="Shop API"),
+}
 
 
 class ShopSubscriptionsApi(APIView):
@@ -227,8 +335,15 @@ class ShopSubscriptionsApi(APIView):
         tags=["Shop API"],
         operation_id="shop_back_in_stock_subscriptions_list",
         parameters=[_EMAIL_PARAMETER],
-        responses={200: SubscriptionListOutputSerializer, **ERROR_RESPONSES},
+        responses={
+            200: OpenApiResponse(
+                SubscriptionListOutputSerializer,
+                description="The address's subscriptions, oldest first; none is an empty list.",
+            ),
+            **_EMAIL_ERRORS,
+        },
         description="Every back-in-stock subscription of one address.",
+        auth=SHOP_API_SECURITY,
     )
     def get(self, request: Request) -> Response:
         email = _validated(EmailQuerySerializer, request.query_params.dict())["email"]
@@ -240,9 +355,17 @@ class ShopSubscriptionsApi(APIView):
         tags=["Shop API"],
         operation_id="shop_back_in_stock_subscriptions_erase",
         parameters=[_EMAIL_PARAMETER, _DELETE_PROFILE_PARAMETER],
-        responses={200: EraseOutputSerializer, **ERROR_RESPONSES},
+        responses={
+            200: OpenApiResponse(
+                EraseOutputSerializer,
+                description="Erased; `deleted` counts the subscriptions, and "
+                "`klaviyoProfileDeletion` is `requested` when deleteKlaviyoProfile=true.",
+            ),
+            **_EMAIL_ERRORS,
+        },
         description="Erase every back-in-stock subscription of one address. Klaviyo keeps its "
         "copy unless deleteKlaviyoProfile=true. Audited without keeping the address.",
+        auth=SHOP_API_SECURITY,
     )
     def delete(self, request: Request) -> Response:
         query = _validated(EraseQuerySerializer, request.query_params.dict())

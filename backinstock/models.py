@@ -90,6 +90,11 @@ class Subscription(models.Model):
     )
     attempts = models.PositiveIntegerField(default=0, help_text="Pushes to Klaviyo tried.")
     last_error = models.TextField(blank=True)
+    correlation_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The storefront request's X-Correlation-ID; the push's log lines carry it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # Push progress, so that a push run twice sends each part once (klaviyo_sync.services).

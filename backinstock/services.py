@@ -22,6 +22,7 @@ from backinstock.models import (
 )
 from backinstock.throttling import email_throttle_check
 from config.api.errors import FeatureDisabled, InvalidInput
+from config.correlation import correlation_id_current
 from shop import selectors as shop_selectors
 
 
@@ -189,8 +190,9 @@ def _subscription_insert(*, resolved: _Resolved) -> tuple[int, bool] | None:
             WITH variant AS (SELECT id FROM {variants} WHERE external_id = %(variant)s),
             inserted AS (
                 INSERT INTO {subscriptions} (variant_id, email, language_id, status, attempts,
-                                             last_error, created_at, updated_at)
-                SELECT id, %(email)s, %(language_id)s, %(status)s, 0, '', %(now)s, %(now)s
+                                             last_error, correlation_id, created_at, updated_at)
+                SELECT id, %(email)s, %(language_id)s, %(status)s, 0, '', %(correlation_id)s,
+                       %(now)s, %(now)s
                 FROM variant
                 ON CONFLICT DO NOTHING
                 RETURNING id
@@ -206,6 +208,7 @@ def _subscription_insert(*, resolved: _Resolved) -> tuple[int, bool] | None:
                 "email": resolved.email,
                 "language_id": resolved.language_id,
                 "status": SubscriptionStatus.PENDING,
+                "correlation_id": correlation_id_current(),
                 "now": now,
             },
         )
@@ -237,13 +240,14 @@ def _subscription_insert_portable(*, resolved: _Resolved) -> tuple[int, bool] | 
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {Subscription._meta.db_table} (variant_id, email, language_id, status,"  # noqa: S608
-            " attempts, last_error, created_at, updated_at)"
-            " VALUES (%s, %s, %s, %s, 0, '', %s, %s) ON CONFLICT DO NOTHING RETURNING id",
+            " attempts, last_error, correlation_id, created_at, updated_at)"
+            " VALUES (%s, %s, %s, %s, 0, '', %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id",
             [
                 variant_id,
                 resolved.email,
                 resolved.language_id,
                 SubscriptionStatus.PENDING,
+                correlation_id_current(),
                 now,
                 now,
             ],

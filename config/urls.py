@@ -1,11 +1,15 @@
 from django.contrib import admin
-from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.urls import path, re_path
+from django.views.generic import TemplateView
 
 from backinstock import apis as backinstock_apis
+from backinstock.graphql import storefront_graphql, storefront_sdl
+from config.api import exceptions
+from config.api.schema import RedocPage, SchemaApi, SwaggerUiPage
 from shop import apis as shop_apis
 
 urlpatterns = [
+    path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path(
         "api/checkout-api/back-in-stock-subscription",
         backinstock_apis.CheckoutSubscribeApi.as_view(),
@@ -22,7 +26,17 @@ urlpatterns = [
         name="shop-back-in-stock-subscriptions",
     ),
     path("api/integration-api/stock", shop_apis.StockUpdateApi.as_view(), name="integration-stock"),
-    path("api/schema", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/storefront-api/graphql", storefront_graphql, name="storefront-graphql"),
+    path("api/storefront-api/schema.graphql", storefront_sdl, name="storefront-sdl"),
+    path("api/schema", SchemaApi.as_view(), name="schema"),
+    path("api/docs", SwaggerUiPage.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc", RedocPage.as_view(url_name="schema"), name="redoc"),
+    # Last under /api/: any other path, whatever the method, answers JSON (also with DEBUG on).
+    re_path(r"^api/", exceptions.api_path_not_found, name="api-not-found"),
     path("admin/", admin.site.urls),
 ]
+
+handler400 = exceptions.bad_request
+handler403 = exceptions.permission_denied
+handler404 = exceptions.page_not_found
+handler500 = exceptions.server_error

@@ -8,6 +8,8 @@ machine: SQLite, an embedded file-system broker and a local-memory cache.
 from pathlib import Path
 
 import environ
+from corsheaders.defaults import default_headers as corsheaders_default_headers
+from django_guid.integrations import CeleryIntegration
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -30,14 +32,18 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "corsheaders",
+    "django_guid",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "shop",
     "backinstock",
     "klaviyo_sync",
 ]
 
 MIDDLEWARE = [
+    # First, so that every answer (CORS preflights and errors included) carries the id.
+    "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -54,7 +60,7 @@ WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "config" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -196,16 +202,62 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Back in stock API",
     "DESCRIPTION": (
         "Back-in-stock subscriptions for a Centra-like shop, delivered through Klaviyo. "
-        'Errors always have the shape `{"errors": {"<field>": "<message>"}}`.'
+        'Errors always have the shape `{"errors": {"<field>": "<message>"}}`, on every path '
+        "under `/api/`. Every answer carries `X-Correlation-ID`: the one the client sent, or a "
+        "new one; quote it when reporting a problem. Centra's Storefront API (GraphQL) is at "
+        "`POST /api/storefront-api/graphql`, its schema at "
+        "[/api/storefront-api/schema.graphql](/api/storefront-api/schema.graphql)."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and ReDoc from the project's own static files: the docs load nothing from
+    # another host (CONTRACT §9).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
+    # What Swagger UI's Authorize button offers; each operation names the one it needs.
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "API-Authorization": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "API-Authorization",
+                "description": "Shop API: the store's `SHOP_API_KEY`.",
+            },
+            "IntegrationBearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "Integration API: `Authorization: Bearer <INTEGRATION_API_TOKEN>`.",
+            },
+        }
+    },
 }
 
+# --- CORS: browser storefronts on the public APIs (CONTRACT §3) ---------------------------------
+
 CORS_ALLOWED_ORIGINS = env.list("CHECKOUT_API_ALLOWED_ORIGINS", default=[])
-CORS_URLS_REGEX = r"^/api/checkout-api/.*$"
+CORS_URLS_REGEX = r"^/api/(checkout-api|storefront-api)/.*$"
 CORS_ALLOW_METHODS = ["OPTIONS", "POST"]
+# Centra's storefront SDKs send the session in ``api-token`` and often an ``X-Correlation-ID``.
+CORS_ALLOW_HEADERS = (*corsheaders_default_headers, "api-token", "x-correlation-id")
+CORS_EXPOSE_HEADERS = ["X-Correlation-ID", "Retry-After"]
+
+# --- Correlation ids (django-guid) ----------------------------------------------------------------
+# X-Correlation-ID is echoed on every answer, generated when absent, added to every log line by
+# the ``correlation_id`` filter, and sent with every task queued during the request, so one
+# subscription can be followed from the storefront into the worker (CONTRACT §3). Not validated
+# as a UUID: storefront clients send ids of their own making, and they are echoed as given.
+
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Correlation-ID",
+    "VALIDATE_GUID": False,
+    "RETURN_HEADER": True,
+    # CORS_EXPOSE_HEADERS exposes it, to the allowed origins only.
+    "EXPOSE_HEADER": False,
+    "INTEGRATIONS": [CeleryIntegration(use_django_logging=True)],
+}
 
 # --- This project ---------------------------------------------------------------------------------
 
@@ -242,7 +294,18 @@ ERASURE_AUDIT_SECRET = env.str("ERASURE_AUDIT_SECRET", default="") or SECRET_KEY
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"correlation_id": {"()": "django_guid.log_filters.CorrelationId"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"}
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["correlation_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # django-guid notes every id it reads or makes at INFO: one line per request and per task.
+    "loggers": {"django_guid": {"level": "WARNING"}},
 }

@@ -19,6 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from backinstock.models import BackInStockVariant, Subscription, SubscriptionStatus
+from config.correlation import correlation_id_set
 from klaviyo_sync.client import (
     KlaviyoClient,
     KlaviyoError,
@@ -336,23 +337,28 @@ def subscription_claimed_push(*, subscription_id: int, client: KlaviyoClient) ->
     subscription = Subscription.objects.select_related(
         "language", "variant__product__country__pricelist"
     ).get(id=subscription_id)
-    try:
-        with _LeaseKeeper(subscription_id):
-            if subscription.subscription_sent_at is None:
-                _subscription_send(client=client, subscription=subscription)
-    except (KlaviyoError, NotSoldThere) as exc:
+    with correlation_id_set(subscription.correlation_id):
+        try:
+            with _LeaseKeeper(subscription_id):
+                if subscription.subscription_sent_at is None:
+                    _subscription_send(client=client, subscription=subscription)
+        except (KlaviyoError, NotSoldThere) as exc:
+            Subscription.objects.filter(id=subscription_id).update(
+                push_claimed_until=None, last_error=str(exc)[:2000]
+            )
+            logger.info("subscription %s not pushed: %s", subscription_id, exc)
+            raise
+        now = timezone.now()
         Subscription.objects.filter(id=subscription_id).update(
-            push_claimed_until=None, last_error=str(exc)[:2000]
+            status=SubscriptionStatus.SUBSCRIBED,
+            subscription_sent_at=subscription.subscription_sent_at or now,
+            subscribed_at=now,
+            push_claimed_until=None,
+            last_error="",
         )
-        raise
-    now = timezone.now()
-    Subscription.objects.filter(id=subscription_id).update(
-        status=SubscriptionStatus.SUBSCRIBED,
-        subscription_sent_at=subscription.subscription_sent_at or now,
-        subscribed_at=now,
-        push_claimed_until=None,
-        last_error="",
-    )
+        logger.info(
+            "subscription %s accepted by Klaviyo for %s", subscription_id, subscription.variant
+        )
 
 
 def subscription_push_error(*, subscription_id: int, error: Exception) -> str:

@@ -118,3 +118,25 @@ def test_a_retryable_failure_is_held_for_a_retry_and_pushed_by_a_later_dispatch(
     sandbox.clear_faults()
     Subscription.objects.update(push_claimed_until=None)  # the retry's time has come
     assert subscriptions_dispatch().outcomes == {"subscribed": 1}
+
+
+def test_the_push_log_lines_carry_the_storefront_requests_correlation_id(
+    sandbox, api_client, caplog
+):
+    from django_guid.log_filters import CorrelationId
+
+    response = api_client.post(
+        SUBSCRIBE,
+        {"item": "12366-23400", "shipTo": {"country": "SE"}, "email": "ann@example.com"},
+        format="json",
+        HTTP_X_CORRELATION_ID="centra-7f3a-3",
+    )
+    assert response.status_code == 201
+    assert Subscription.objects.get().correlation_id == "centra-7f3a-3"
+
+    caplog.handler.addFilter(CorrelationId())
+    with caplog.at_level("INFO", logger="klaviyo_sync"):
+        subscriptions_dispatch()
+
+    [line] = [r for r in caplog.records if "accepted by Klaviyo" in r.getMessage()]
+    assert line.correlation_id == "centra-7f3a-3"

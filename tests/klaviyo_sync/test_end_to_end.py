@@ -25,6 +25,7 @@ def completed_sync() -> bool:
     return IntegrationSettings.objects.filter(first_full_sync_completed_at__isnull=False).exists()
 
 
+CORRELATION_ID = "storefront-e2e-7f3a"
 SECRETS = ("shop-key-d41d8cd9", "erp-token-8f00b204", "pk_sandbox_test")
 
 
@@ -46,9 +47,13 @@ def test_a_storefront_post_travels_to_a_klaviyo_back_in_stock_subscription(
         # ...after which back in stock can be switched on,
         call_command("klaviyo", "configure", "--back-in-stock", "on")
         response = api_client.post(
-            "/api/checkout-api/back-in-stock-subscription", ITEM, format="json"
+            "/api/checkout-api/back-in-stock-subscription",
+            ITEM,
+            format="json",
+            HTTP_X_CORRELATION_ID=CORRELATION_ID,
         )
         assert response.status_code == 201
+        assert response["X-Correlation-ID"] == CORRELATION_ID
 
         # and the subscription ends in Klaviyo on the right variant.
         wait_until(
@@ -107,5 +112,10 @@ def test_a_storefront_post_travels_to_a_klaviyo_back_in_stock_subscription(
     # Secrets never appear in logs: the worker's (at debug level) and this process's.
     logs = worker_log.read_text() + caplog.text
     assert "Task klaviyo_sync.tasks.push_subscription" in logs  # the log is the full run's
+    # The storefront's correlation id follows the subscription into the worker's log lines.
+    assert any(
+        f"[{CORRELATION_ID}]" in line and "push_subscription" in line and "succeeded" in line
+        for line in worker_log.read_text().splitlines()
+    )
     for secret in SECRETS:
         assert secret not in logs

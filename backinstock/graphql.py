@@ -1,0 +1,236 @@
+"""Centra's Storefront API (GraphQL): the ``subscribeToBackInStock`` mutation (CONTRACT §3b).
+
+``POST /api/storefront-api/graphql``. The type and field names are Centra's, so that storefronts
+written against Centra's Storefront API work unchanged. Behind it is the Checkout API's path:
+the same parsing and messages (``subscription_create_from_body``), the same service, identity
+and throttles, and the same storage. A validation error is an HTTP 200 with ``subscribed:
+false`` and one ``userErrors`` entry per bad field, at Centra's input paths; a throttled request
+is an HTTP 429 with ``Retry-After``. Everything that is not GraphQL (a wrong method, content
+type or size) is answered in the contract's error shape, like every path under ``/api/``.
+The schema's SDL is served at ``/api/storefront-api/schema.graphql``.
+"""
+
+import functools
+import logging
+import math
+from typing import Any
+
+import strawberry
+from cross_web import HTTPException  # what strawberry's views raise
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.views.decorators.csrf import csrf_exempt
+from graphql import GraphQLError
+from rest_framework import exceptions, serializers
+from rest_framework.throttling import BaseThrottle
+from strawberry.django.views import GraphQLView
+from strawberry.extensions import MaskErrors
+from strawberry.types import ExecutionContext
+
+from backinstock.apis import SUBSCRIBE_MAX_BODY_BYTES, subscription_create_from_body
+from backinstock.services import back_in_stock_is_enabled
+from backinstock.throttling import SubscribeThrottled, subscribe_throttles_check
+from config.api.errors import ApplicationError
+from config.api.exceptions import api_error_response, flatten_errors
+
+logger = logging.getLogger(__name__)
+
+MUTATION = "subscribeToBackInStock"
+
+# The Checkout API's field names for errors → Centra's input paths. Errors about no field
+# (back in stock switched off, throttling) have the mutation's path.
+_INPUT_PATHS = {
+    "item": ["item"],
+    "shipTo": ["shipTo"],
+    "shipTo.country": ["shipTo", "countryCode"],
+    "shipTo.state": ["shipTo", "stateCode"],
+    "email": ["email"],
+    "language": ["languageCode"],
+}
+
+
+@strawberry.input(description="Where the parcel would go.")
+class CountryStateInput:
+    country_code: str = strawberry.field(
+        description='ISO 3166-1 alpha-2 code of a ship-to country, e.g. "SE".'
+    )
+    state_code: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description='Required when the country has states (e.g. "NY" in "US"), refused otherwise.',
+    )
+
+
+@strawberry.input(description="One size, ship-to location and address to tell when it is back.")
+class BackInStockSubscribeInput:
+    item: str = strawberry.field(description='"<displayItemId>-<sizeId>", e.g. "12366-23400".')
+    ship_to: CountryStateInput
+    email: str | None = strawberry.field(
+        default=strawberry.UNSET, description="The shopper's address."
+    )
+    language_code: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="A configured language code; defaults to the country's, then the store's.",
+    )
+
+
+@strawberry.type(description="A problem with the input, or why nothing was stored.")
+class UserError:
+    message: str
+    path: list[str] | None = strawberry.field(
+        description='Where: e.g. ["subscribeToBackInStock", "input", "item"].'
+    )
+
+
+@strawberry.type
+class StockSubscribePayload:
+    subscribed: bool = strawberry.field(
+        description="True once stored; a repeat gets the same answer as a new subscription."
+    )
+    user_errors: list[UserError]
+
+
+def _user_errors(errors: dict[str, str]) -> list[UserError]:
+    """The Checkout API's ``{"shipTo.country": "..."}`` as Centra's user errors."""
+    return [
+        UserError(
+            message=message,
+            path=[MUTATION, "input", *_INPUT_PATHS[field]] if field in _INPUT_PATHS else [MUTATION],
+        )
+        for field, message in errors.items()
+    ]
+
+
+def _body(subscription: BackInStockSubscribeInput) -> dict[str, Any]:
+    """The mutation's input as the Checkout API's body; what is null or absent is left out."""
+    fields = {
+        "state": subscription.ship_to.state_code,
+        "email": subscription.email,
+        "language": subscription.language_code,
+    }
+    given = {key: value for key, value in fields.items() if isinstance(value, str)}
+    ship_to = {"country": subscription.ship_to.country_code}
+    if "state" in given:
+        ship_to["state"] = given.pop("state")
+    return {"item": subscription.item, "shipTo": ship_to, **given}
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Whether the store takes back-in-stock subscriptions now.")
+    def back_in_stock_enabled(self) -> bool:
+        return back_in_stock_is_enabled()
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        description=(
+            "Store a back-in-stock subscription (the Checkout API's rules and answers). Klaviyo "
+            "is never called in the request: a worker pushes the subscription."
+        )
+    )
+    def subscribe_to_back_in_stock(
+        self,
+        info: strawberry.Info,
+        input: BackInStockSubscribeInput,  # Centra's argument name
+    ) -> StockSubscribePayload:
+        # DRF's get_ident reads only META, which Django's request has as DRF's does.
+        client = BaseThrottle().get_ident(info.context.request)
+        try:
+            # Per client before validation, as the Checkout API's throttle; per address in the
+            # service, counting valid requests only.
+            subscribe_throttles_check(client=client)
+            subscription_create_from_body(_body(input))
+        except SubscribeThrottled as exc:
+            retry_after = max(math.ceil(exc.wait), 1)
+            info.context.response.status_code = exc.status_code
+            info.context.response["Retry-After"] = str(retry_after)
+            errors = {"throttle": str(exceptions.Throttled(retry_after).detail)}
+            return StockSubscribePayload(subscribed=False, user_errors=_user_errors(errors))
+        except serializers.ValidationError as exc:
+            return StockSubscribePayload(
+                subscribed=False, user_errors=_user_errors(flatten_errors(exc.detail))
+            )
+        except ApplicationError as exc:
+            return StockSubscribePayload(subscribed=False, user_errors=_user_errors(exc.errors))
+        return StockSubscribePayload(subscribed=True, user_errors=[])
+
+
+class _Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """A query the schema refuses is the client's mistake: noted, not an error of ours.
+        An exception in a resolver is one, and is logged with its traceback."""
+        for error in errors:
+            if error.original_error is None:
+                logger.info("storefront GraphQL request refused: %s", error.message)
+            else:
+                logger.error("storefront GraphQL resolver failed", exc_info=error.original_error)
+
+
+def _is_ours(error: GraphQLError) -> bool:
+    return error.original_error is not None
+
+
+# An exception in a resolver reaches the client as "Internal server error." without its text,
+# as the Checkout API's 500 does; the schema's own refusals keep their messages.
+schema = _Schema(
+    query=Query,
+    mutation=Mutation,
+    extensions=[
+        functools.partial(
+            MaskErrors, should_mask_error=_is_ours, error_message="Internal server error."
+        )
+    ],
+)
+
+
+class StorefrontGraphQLView(GraphQLView):
+    """GraphQL over ``POST`` with a JSON body of at most 8 KB, as the Checkout API takes."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if request.method != "POST":
+            response = api_error_response(
+                key="method", message=f'Method "{request.method}" not allowed.', status_code=405
+            )
+            response["Allow"] = "POST, OPTIONS"
+            return response
+        if request.content_type != "application/json":
+            return api_error_response(
+                key="body",
+                message=f'Unsupported media type "{request.content_type}" in request.',
+                status_code=415,
+            )
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return api_error_response(
+                key="body", message="Invalid Content-Length header.", status_code=400
+            )
+        if declared > SUBSCRIBE_MAX_BODY_BYTES:
+            return api_error_response(
+                key="body",
+                message=f"Request body is larger than {SUBSCRIBE_MAX_BODY_BYTES} bytes.",
+                status_code=413,
+            )
+        try:
+            return self.run(request=request)
+        except HTTPException as exc:
+            return api_error_response(key="body", message=exc.reason, status_code=exc.status_code)
+
+
+# No GraphiQL page: it loads its scripts from a CDN; introspection serves the tools.
+storefront_graphql = csrf_exempt(
+    StorefrontGraphQLView.as_view(schema=schema, graphql_ide=None, allow_queries_via_get=False)
+)
+
+
+def storefront_sdl(request: HttpRequest) -> HttpResponse:
+    """The Storefront API's schema in GraphQL SDL, as text a browser shows."""
+    if request.method not in ("GET", "HEAD"):
+        return api_error_response(
+            key="method", message=f'Method "{request.method}" not allowed.', status_code=405
+        )
+    response = HttpResponse(schema.as_str(), content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = 'inline; filename="storefront-api.graphql"'
+    return response
