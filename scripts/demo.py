@@ -77,7 +77,7 @@ def main() -> int:
                 "Klaviyo sandbox",
                 PYTHON,
                 "-m",
-                "klaviyo_sync.sandbox",
+                "klaviyo_sandbox",
                 "--port",
                 str(SANDBOX_PORT),
                 "--rate-limits",

@@ -9,6 +9,9 @@ from decimal import Decimal
 
 import pytest
 
+from klaviyo_sandbox import default_spec_path
+from klaviyo_sandbox.errors import ApiError
+from klaviyo_sandbox.schema import spec_validator
 from klaviyo_sync.payloads import (
     BackInStockItemData,
     BackInStockVariantData,
@@ -30,9 +33,6 @@ from klaviyo_sync.payloads import (
     unpublished_item_attributes,
     variant_stock_update_resource,
 )
-from klaviyo_sync.sandbox import default_spec_path
-from klaviyo_sync.sandbox.errors import ApiError
-from klaviyo_sync.sandbox.schema import spec_validator
 
 SPEC = default_spec_path()
 pytestmark = pytest.mark.skipif(

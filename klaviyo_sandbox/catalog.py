@@ -136,18 +136,24 @@ class Catalog:
                 record.attributes[key] = value
         record.attributes["updated"] = iso_now()
 
-    def delete(self, kind: str, external_id: str) -> None:
-        """Delete one object; an item takes its variants along, a category leaves its items."""
+    def delete(self, kind: str, external_id: str) -> list[str]:
+        """Delete one object; an item takes its variants along, a category leaves its items.
+
+        Answers the external ids of the variants an item took along (else an empty list).
+        """
         self.get(kind, external_id)
         del self.objects[kind][external_id]
+        taken: list[str] = []
         if kind == "item":
             variants = self.objects["variant"]
-            for variant_id in [key for key, rec in variants.items() if rec.links == [external_id]]:
+            taken = [key for key, rec in variants.items() if rec.links == [external_id]]
+            for variant_id in taken:
                 del variants[variant_id]
         elif kind == "category":
             for item in self.objects["item"].values():
                 if external_id in item.links:
                     item.links.remove(external_id)
+        return taken
 
     def _links(self, kind: str, relationships: dict[str, Any]) -> list[str]:
         """The external ids a create or update points at; each must exist."""

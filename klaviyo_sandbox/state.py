@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
-from .catalog import Catalog, external_id_of, missing_detail
+from .catalog import KINDS, PLURALS, Catalog, external_id_of, missing_detail
 from .errors import ApiError, iso_now
 from .jobs import MAX_JOBS_IN_PROGRESS, Job, JobQueue
 from .profiles import Profiles
+
+MAX_FAILED_CALLS = 50
 
 
 class Store:
@@ -25,6 +27,8 @@ class Store:
         self.subscriptions: list[dict[str, Any]] = []
         self.calls: Counter[str] = Counter()
         self.throttled = 0
+        # The latest refused or dropped API calls, newest last: {at, status, route, detail}.
+        self.failed_calls: deque[dict[str, Any]] = deque(maxlen=MAX_FAILED_CALLS)
         self._worker: threading.Thread | None = None
         self._stopping = False
 
@@ -109,6 +113,38 @@ class Store:
         with self.lock:
             self.throttled += 1
 
+    def failed_call_add(self, *, status: int | None, route: str, detail: str) -> None:
+        """Remember one refused call (`status` None: the connection was dropped)."""
+        with self.lock:
+            self.failed_calls.append(
+                {"at": iso_now(), "status": status, "route": route, "detail": detail}
+            )
+
+    def catalog_delete(self, *, wanted: dict[str, list[str]]) -> dict[str, dict[str, list[str]]]:
+        """Delete catalog objects by kind and external id (see `Account.catalog_delete`)."""
+        deleted: dict[str, list[str]] = {PLURALS[kind]: [] for kind in KINDS}
+        missing: dict[str, list[str]] = {PLURALS[kind]: [] for kind in KINDS}
+        with self.lock:
+            self.jobs.advance(time.monotonic(), self.catalog)
+            for kind in KINDS:
+                for external_id in dict.fromkeys(wanted.get(kind, ())):
+                    if external_id not in self.catalog.objects[kind]:
+                        if external_id not in deleted[PLURALS[kind]]:
+                            missing[PLURALS[kind]].append(external_id)
+                        continue
+                    taken = self.catalog.delete(kind, external_id)
+                    deleted[PLURALS[kind]].append(external_id)
+                    deleted["variants"].extend(taken)
+        return {"deleted": deleted, "missing": missing}
+
+    def catalog_clear(self) -> dict[str, int]:
+        """Delete every catalog object; answers how many of each kind went."""
+        with self.lock:
+            self.jobs.advance(time.monotonic(), self.catalog)
+            counts = {PLURALS[kind]: len(self.catalog.objects[kind]) for kind in KINDS}
+            self.catalog.clear()
+        return counts
+
     def reset(self) -> None:
         with self.lock:
             self.catalog.clear()
@@ -116,6 +152,7 @@ class Store:
             self.profiles.clear()
             self.subscriptions.clear()
             self.calls.clear()
+            self.failed_calls.clear()
             self.throttled = 0
 
     # --- reads ----------------------------------------------------------------------------------
@@ -133,4 +170,5 @@ class Store:
                 "calls": dict(self.calls),
                 "jobs": {status: counts[status] for status in ("queued", "processing", "complete")},
                 "throttled": self.throttled,
+                "failed_calls": [dict(call) for call in self.failed_calls],
             }
