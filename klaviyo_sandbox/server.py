@@ -7,8 +7,10 @@ site cannot reach the sandbox through DNS rebinding. Writes to `/_sandbox/` must
 cannot send without a preflight the sandbox never grants.
 
 For an `/api/` call, in this order: count it, apply an injected fault, check the body size, the
-key and the revision, apply the rate limit, parse and validate the body, then dispatch. Refused
-and dropped calls are remembered (`Store.failed_call_add`) for the pages and `/_sandbox/state`.
+key and the revision, apply the rate limit, parse the body, check it with the request model of
+Klaviyo's official SDK (sdk.py) and, when at hand, against Klaviyo's OpenAPI spec, then
+dispatch. Refused and dropped calls are remembered (`Store.failed_call_add`) for the pages and
+`/_sandbox/state`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from . import api, control, pages
+from . import api, control, pages, sdk
 from .account import Account
 from .errors import ApiError, invalid
 
@@ -241,6 +243,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 raise ApiError(429, "throttled", detail, headers=decision.headers)
             rate_headers = decision.headers
             body = self._parse_body(method, raw)
+            if body is not None:
+                sdk.body_check(method, path, body)
             if body is not None and sandbox.validator is not None:
                 sandbox.validator.validate(method, path, body)
             request = api.Request(method, path, query, body, self._base_url())

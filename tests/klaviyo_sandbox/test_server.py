@@ -305,22 +305,33 @@ def test_a_job_of_more_than_100_resources_is_refused(klaviyo_sandbox: Sandbox) -
     assert "100" in response.json()["errors"][0]["detail"]
 
 
-@pytest.mark.skipif(default_spec_path() is None, reason="Klaviyo's OpenAPI spec is not at hand")
-def test_a_body_that_breaks_klaviyos_schema_is_refused_with_400(klaviyo_sandbox: Sandbox) -> None:
+@pytest.mark.parametrize("spec_path", [None, default_spec_path()], ids=["sdk", "sdk+spec"])
+def test_a_body_that_breaks_klaviyos_schema_is_refused_with_400(spec_path: Any) -> None:
     resources = [variant("A_1", "A"), variant("A_2", "A", inventory_quantity="3")]
 
-    response = post(
-        klaviyo_sandbox,
-        "/api/catalog-variant-bulk-create-jobs",
-        job_body("variant", "create", resources),
-    )
+    with running_sandbox(spec_path=spec_path) as sandbox:
+        response = post(
+            sandbox,
+            "/api/catalog-variant-bulk-create-jobs",
+            job_body("variant", "create", resources),
+        )
 
     assert response.status_code == 400
     error = response.json()["errors"][0]
     assert error["code"] == "invalid"
-    assert "'3' is not of type 'number'" in error["detail"]
+    assert "CatalogVariantCreateJobCreateQuery: Input should be a valid number" in error["detail"]
     pointer = "/data/attributes/variants/data/1/attributes/inventory_quantity"
     assert error["source"]["pointer"] == pointer
+
+
+def test_a_misspelt_attribute_is_refused_naming_it(klaviyo_sandbox: Sandbox) -> None:
+    response = post(klaviyo_sandbox, "/api/catalog-items", {"data": item("A", pubished=False)})
+
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["source"]["pointer"] == "/data/attributes/pubished"
+    assert "`pubished` is not an attribute Klaviyo's request model knows" in error["detail"]
+    assert klaviyo_sandbox.snapshot()["items"] == {}
 
 
 # --- single objects and lists ---------------------------------------------------------------------
