@@ -6,6 +6,7 @@ Not thread-safe by itself: the store calls these methods while holding its lock.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -90,10 +91,15 @@ class Record:
 
 
 class Catalog:
-    """Items, variants and categories, each a dict from external id to Record."""
+    """Items, variants and categories, each a dict from external id to Record.
 
-    def __init__(self) -> None:
+    `on_restock` is called with a variant's external id when an update raises its
+    `inventory_quantity` from 0 (or none) above 0: what Klaviyo's back-in-stock flow waits for.
+    """
+
+    def __init__(self, on_restock: Callable[[str], None] | None = None) -> None:
         self.objects: dict[str, dict[str, Record]] = {kind: {} for kind in KINDS}
+        self._on_restock = on_restock
 
     def clear(self) -> None:
         for objects in self.objects.values():
@@ -131,10 +137,14 @@ class Catalog:
         relationships = resource.get("relationships") or {}
         if kind == "item" and "categories" in relationships:
             record.links = self._links(kind, relationships)
+        before = record.attributes.get("inventory_quantity") or 0
         for key, value in (resource.get("attributes") or {}).items():
             if key in record.attributes and key != "external_id" and value is not None:
                 record.attributes[key] = value
         record.attributes["updated"] = iso_now()
+        after = record.attributes.get("inventory_quantity") or 0
+        if kind == "variant" and before <= 0 < after and self._on_restock is not None:
+            self._on_restock(external_id)
 
     def delete(self, kind: str, external_id: str) -> list[str]:
         """Delete one object; an item takes its variants along, a category leaves its items.

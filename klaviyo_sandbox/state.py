@@ -7,7 +7,8 @@ import time
 from collections import Counter, deque
 from typing import Any
 
-from .catalog import KINDS, PLURALS, Catalog, external_id_of, missing_detail
+from .catalog import KINDS, PLURALS, Catalog, catalog_id, external_id_of, missing_detail
+from .emails import display_item_id_of, restock_email
 from .errors import ApiError, iso_now
 from .jobs import MAX_JOBS_IN_PROGRESS, Job, JobQueue
 from .profiles import Profiles
@@ -21,10 +22,12 @@ class Store:
     def __init__(self, *, job_seconds: float) -> None:
         self.lock = threading.RLock()
         self._wake = threading.Condition(self.lock)
-        self.catalog = Catalog()
+        self.catalog = Catalog(on_restock=self._restock_emails_add)
         self.jobs = JobQueue(job_seconds)
         self.profiles = Profiles()
         self.subscriptions: list[dict[str, Any]] = []
+        # What Klaviyo's back-in-stock flow would have sent (see emails.py), oldest first.
+        self.emails: list[dict[str, Any]] = []
         self.calls: Counter[str] = Counter()
         self.throttled = 0
         # The latest refused or dropped API calls, newest last: {at, status, route, detail}.
@@ -105,6 +108,33 @@ class Store:
                 {"email": email, "variant_id": variant_id, "channels": channels, "at": iso_now()}
             )
 
+    def _restock_emails_add(self, variant_external_id: str) -> None:
+        """One email per subscriber waiting on the variant (by address), who then waits no more.
+
+        Called by the catalog, under the lock, when the variant's figure rises from 0.
+        """
+        variant_id = catalog_id(variant_external_id)
+        variant = self.catalog.objects["variant"][variant_external_id]
+        item = self.catalog.objects["item"].get(display_item_id_of(variant_external_id))
+        told: set[str] = set()
+        for subscription in self.subscriptions:
+            if subscription["variant_id"] != variant_id or subscription.get("notified_at"):
+                continue
+            subscription["notified_at"] = iso_now()
+            email = subscription["email"]
+            if not email or email.lower() in told:
+                continue
+            told.add(email.lower())
+            self.emails.append(
+                restock_email(
+                    email=email,
+                    variant_external_id=variant_external_id,
+                    variant=dict(variant.attributes),
+                    item=None if item is None else dict(item.attributes),
+                    profile=self.profiles.find(email=email),
+                )
+            )
+
     def count_call(self, route: str) -> None:
         with self.lock:
             self.calls[route] += 1
@@ -151,6 +181,7 @@ class Store:
             self.jobs.clear()
             self.profiles.clear()
             self.subscriptions.clear()
+            self.emails.clear()
             self.calls.clear()
             self.failed_calls.clear()
             self.throttled = 0
@@ -165,6 +196,7 @@ class Store:
             return {
                 **self.catalog.snapshot(),
                 "back_in_stock_subscriptions": [dict(s) for s in self.subscriptions],
+                "back_in_stock_emails": [dict(e) for e in self.emails],
                 "profiles": self.profiles.snapshot(),
                 "deleted_profiles": [dict(d) for d in self.profiles.deleted],
                 "calls": dict(self.calls),
