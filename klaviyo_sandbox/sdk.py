@@ -2,14 +2,14 @@
 
 The SDK is generated from Klaviyo's OpenAPI spec and ships a pydantic model per operation, so
 every clone can check a body the way the spec would, without the spec. The models ignore keys
-they do not know, so a body is also compared with `Model.from_dict(body).to_dict()`: a key the
-model dropped is a misspelt or unknown attribute (KLAVIYO.md, "The official Python SDK").
-Values must come back equal too (enums compared by value, numbers by value).
+they do not know, so a body is also compared with what the model kept of it (KLAVIYO.md, "The
+official Python SDK": `Model.from_dict(body)`, dumped with every known field by its JSON name,
+which is `to_dict()` without dropping unset fields, and much faster on a 100-item job): a
+key the model dropped is a misspelt or unknown attribute, and every value must come back equal.
 """
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -63,14 +63,8 @@ def _pointer(location: tuple[int | str, ...], body: Any) -> str:
     return "".join(f"/{token.replace('~', '~0').replace('/', '~1')}" for token in tokens)
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
+def _same(sent: Any, kept: Any) -> bool:
+    return bool(sent == kept) and isinstance(sent, bool) == isinstance(kept, bool)
 
 
 def _differences(sent: Any, kept: Any, pointer: str = "") -> Iterator[tuple[str, str]]:
@@ -79,20 +73,14 @@ def _differences(sent: Any, kept: Any, pointer: str = "") -> Iterator[tuple[str,
         for key, value in sent.items():
             where = f"{pointer}/{key}"
             if key not in kept:
-                yield (
-                    where,
-                    (
-                        f"`{key}` is not an attribute Klaviyo's request model knows"
-                        if value is not None
-                        else f"`{key}` is unknown to Klaviyo's request model, or may not be null"
-                    ),
-                )
-                continue
-            yield from _differences(value, kept[key], where)
+                yield where, f"`{key}` is not an attribute Klaviyo's request model knows"
+            elif not _same(value, kept[key]):
+                yield from _differences(value, kept[key], where)
     elif isinstance(sent, list) and isinstance(kept, list) and len(sent) == len(kept):
         for index, (one, other) in enumerate(zip(sent, kept, strict=True)):
-            yield from _differences(one, other, f"{pointer}/{index}")
-    elif sent != kept or isinstance(sent, bool) != isinstance(kept, bool):
+            if not _same(one, other):
+                yield from _differences(one, other, f"{pointer}/{index}")
+    elif not _same(sent, kept):
         yield pointer or "/", f"`{sent!r}` is read by Klaviyo's request model as `{kept!r}`"
 
 
@@ -106,7 +94,7 @@ def body_check(method: str, path: str, body: Any) -> None:
         return
     model: type[BaseModel] = getattr(sdk_models, name)
     try:
-        kept = _plain(model.from_dict(body).to_dict())  # type: ignore[attr-defined]
+        kept = model.from_dict(body).model_dump(mode="json", by_alias=True)  # type: ignore[attr-defined]
     except ValidationError:
         try:
             model.model_validate(body)
