@@ -4,7 +4,7 @@
 
 Generates N published display items with ``bulk_create`` (a product per two display items, 1-2
 images, prices in 2-3 pricelists, 1-2 translations), starts the Klaviyo sandbox as a separate
-process (``python -m klaviyo_sync.sandbox --rate-limits real --job-seconds 0.5``) and runs
+process (``python -m klaviyo_sandbox --rate-limits real --job-seconds 0.5``) and runs
 ``catalog_sync_run(full=True)`` in this process twice: the first run creates every item, the
 second, with nothing changed, must send no writes. Reports the wall time against the quota floor
 (N / 100 create jobs at 750 jobs a minute: 80 s for 100,000 items), the calls made, the 429s
@@ -148,16 +148,18 @@ def database_drop(name: str) -> None:
 
 @contextmanager
 def sandbox_process(*, job_seconds: float = SANDBOX_JOB_SECONDS) -> Iterator[SandboxProcess]:
-    """``python -m klaviyo_sync.sandbox`` with Klaviyo's rate limits, on a free port.
+    """``python -m klaviyo_sandbox`` with Klaviyo's rate limits, on a free port.
 
     A separate process, so that its CPU and memory are not counted as the sync's.
     """
     command = [
         sys.executable,
         "-m",
-        "klaviyo_sync.sandbox",
+        "klaviyo_sandbox",
         "--port",
         "0",
+        "--api-key",
+        BENCH_API_KEY,
         "--rate-limits",
         "real",
         "--job-seconds",

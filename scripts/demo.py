@@ -77,7 +77,7 @@ def main() -> int:
                 "Klaviyo sandbox",
                 PYTHON,
                 "-m",
-                "klaviyo_sync.sandbox",
+                "klaviyo_sandbox",
                 "--port",
                 str(SANDBOX_PORT),
                 "--rate-limits",
@@ -122,8 +122,10 @@ Demo running. Ctrl-C stops everything.
 Subscribe:
   curl -X POST http://127.0.0.1:{WEB_PORT}/api/checkout-api/back-in-stock-subscription \\
     -H 'Content-Type: application/json' \\
-    -d '{{"item": "12366-23400", "shipTo": {{"country": "SE"}}, "email": "ann@example.com"}}'
-Restock (then watch the variant's stock figure in the sandbox):
+    -d '{{"item": "12366-23400", "shipTo": {{"country": "SE"}}, "email": "ann@example.com",
+         "language": "sv"}}'
+Restock (then watch the variant's stock figure in the sandbox, and Ann's email at
+  http://127.0.0.1:{SANDBOX_PORT}/emails):
   curl -X POST http://127.0.0.1:{WEB_PORT}/api/integration-api/stock \\
     -H 'Authorization: Bearer demo-integration-token' -H 'Content-Type: application/json' \\
     -d '{{"stock": [{{"sku": "HD-1-BLK-M", "warehouse": "Stockholm", "physical": 40}}]}}'

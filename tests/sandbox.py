@@ -1,10 +1,10 @@
-"""Run the Klaviyo sandbox (klaviyo_sync.sandbox) inside tests.
+"""Run the Klaviyo sandbox (klaviyo_sandbox) inside tests.
 
     from tests.sandbox import klaviyo_sandbox_fixture  # noqa: F401  (fixture `klaviyo_sandbox`)
     from tests.sandbox import running_sandbox  # a context manager taking Sandbox's options
 
-Both serve on a free port from a background thread, with rate limits off, bulk jobs taking
-0.05 s, and Klaviyo's OpenAPI spec checking bodies when the workspace has it.
+Both serve on a free port from a background thread, accepting the key API_KEY, with rate limits
+off, bulk jobs taking 0.05 s, and Klaviyo's OpenAPI spec checking bodies when the workspace has it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from klaviyo_sync.sandbox import Sandbox, default_spec_path
+from klaviyo_sandbox import Sandbox, default_spec_path
 
 API_KEY = "pk_sandbox_test"
 REVISION = "2026-07-15"
@@ -33,6 +33,7 @@ API_HEADERS = {
 def running_sandbox(**options: Any) -> Iterator[Sandbox]:
     """A started Sandbox, stopped afterwards. Options are Sandbox's; test-friendly defaults."""
     options.setdefault("host", "127.0.0.1")
+    options.setdefault("api_key", API_KEY)
     options.setdefault("port", 0)
     options.setdefault("rate_limits", False)
     options.setdefault("job_seconds", 0.05)

@@ -21,6 +21,15 @@ def _migrate(targets):
     return executor.loader.project_state(targets).apps
 
 
+@pytest.fixture(autouse=True)
+def _back_to_the_latest_schema():
+    """Tests after these run on the whole schema, whatever migration the test stopped at."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 @pytest.mark.django_db(transaction=True)
 def test_stored_addresses_become_canonical_and_their_duplicates_merge_oldest_first(catalog):
     apps = _migrate(BEFORE)

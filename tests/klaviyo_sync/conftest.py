@@ -3,8 +3,8 @@ from collections.abc import Iterator
 import pytest
 from django.core.management import call_command
 
+from klaviyo_sandbox import Sandbox
 from klaviyo_sync import ratelimit
-from klaviyo_sync.sandbox import Sandbox
 from tests.conftest import DEMO_CATALOG
 from tests.sandbox import API_KEY, running_sandbox
 

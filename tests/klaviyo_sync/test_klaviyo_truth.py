@@ -36,8 +36,8 @@ def subscribed(item="12400-23500", country="SE", state=None, email="ann@example.
 
 def lose(sandbox, kind: str, external_id: str) -> None:
     """As a person deleting the object in Klaviyo's interface would."""
-    with sandbox.store.lock:
-        sandbox.store.catalog.delete(kind, external_id)
+    plural = {"item": "items", "variant": "variants", "category": "categories"}[kind]
+    sandbox.catalog_delete(**{plural: [external_id]})
 
 
 # --- Fault 1: each flow owns its objects ----------------------------------------------------

@@ -1,7 +1,16 @@
 """The HTTP layer: `ThreadingHTTPServer` with one handler class for the API, control and pages.
 
+Every call must name a loopback host (`Host: 127.0.0.1:8100`, `localhost`, `[::1]`, any port, or
+the name the server was bound to): another name is refused with 403, so a web page on another
+site cannot reach the sandbox through DNS rebinding. Writes to `/_sandbox/` must be JSON
+(`Content-Type: application/json`, else 415), which a cross-origin form or `text/plain` fetch
+cannot send without a preflight the sandbox never grants.
+
 For an `/api/` call, in this order: count it, apply an injected fault, check the body size, the
-key and the revision, apply the rate limit, parse and validate the body, then dispatch.
+key and the revision, apply the rate limit, parse the body, check it with the request model of
+Klaviyo's official SDK (sdk.py) and, when at hand, against Klaviyo's OpenAPI spec, then
+dispatch. Refused and dropped calls are remembered (`Store.failed_call_add`) for the pages and
+`/_sandbox/state`.
 """
 
 from __future__ import annotations
@@ -14,14 +23,12 @@ import sys
 import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from . import api, control, pages
+from . import api, control, pages, sdk
+from .account import Account
 from .errors import ApiError, invalid
-
-if TYPE_CHECKING:
-    from .app import Sandbox
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 # Klaviyo's smaller payload caps, by path.
@@ -30,6 +37,17 @@ JSON_API = "application/vnd.api+json"
 BODY_TYPES = (JSON_API, "application/json")
 REVISION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[A-Za-z0-9_-]+)?$")
 FAULT_CODES = {429: "throttled", 500: "error", 502: "error", 503: "service_unavailable"}
+LOOPBACK_NAMES = frozenset(("127.0.0.1", "localhost", "::1"))
+_HOST = re.compile(r"^(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<name>[^:\[\]]+))(?::\d{1,5})?$")
+CONTROL_WRITES = frozenset(("POST", "PUT", "PATCH"))
+
+
+def host_name(header: str) -> str | None:
+    """The host name of a `Host` header (`[::1]:8100` -> `::1`), lower-cased; None if malformed."""
+    match = _HOST.match(header.strip())
+    if match is None:
+        return None
+    return (match.group("ipv6") or match.group("name")).lower().rstrip(".")
 
 
 class SandboxServer(ThreadingHTTPServer):
@@ -38,8 +56,14 @@ class SandboxServer(ThreadingHTTPServer):
     # The benchmark opens many connections at once.
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
-        self.sandbox = sandbox
+    def __init__(
+        self, address: tuple[str, int], account: Account, *, log_requests: bool = False
+    ) -> None:
+        self.account = account
+        self.log_requests = log_requests
+        bound = address[0].lower()
+        wildcard = bound in ("", "0.0.0.0", "::")  # noqa: S104  (compared, not bound)
+        self.host_names = LOOPBACK_NAMES if wildcard else LOOPBACK_NAMES | {bound}
         super().__init__(address, SandboxHandler)
 
 
@@ -70,7 +94,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self._handle("DELETE")
 
     def log_message(self, format: str, *args: Any) -> None:
-        if self.server.sandbox.log_requests:
+        if self.server.log_requests:
             super().log_message(format, *args)
 
     # --- plumbing -------------------------------------------------------------------------------
@@ -79,14 +103,15 @@ class SandboxHandler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = parts.path
         try:
-            if path.startswith("/api/"):
+            if host_name(self.headers.get("Host", "")) not in self.server.host_names:
+                self._refuse_host(path)
+            elif path.startswith("/api/"):
                 self._api(method, path, dict(parse_qsl(parts.query, keep_blank_values=True)))
             elif path.startswith("/_sandbox/"):
-                status, body = control.handle(self.server.sandbox, method, path, self._read_body())
-                self._send(status, json.dumps(body, indent=1).encode(), "application/json")
+                self._control(method, path)
             else:
                 self._read_body()
-                status, html = pages.render(self.server.sandbox, method, path)
+                status, html = pages.render(self.server.account, method, path)
                 self._send(status, html.encode(), "text/html; charset=utf-8")
         except _Dropped:
             return
@@ -98,6 +123,27 @@ class SandboxHandler(BaseHTTPRequestHandler):
         except Exception:
             traceback.print_exc(file=sys.stderr)
             self._send_error(ApiError(500, "error", "The sandbox failed; see its log."))
+
+    def _refuse_host(self, path: str) -> None:
+        """403 for a `Host` that is not a loopback name: nothing is read, counted or changed."""
+        self.close_connection = True
+        detail = "The sandbox answers only to loopback host names (127.0.0.1, localhost, [::1])."
+        if path.startswith("/api/"):
+            refusal = ApiError(403, "permission_denied", detail)
+            self._send_json(api.Response(refusal.status, refusal.body()))
+        else:
+            self._send(403, json.dumps({"error": detail}).encode(), "application/json")
+
+    def _control(self, method: str, path: str) -> None:
+        raw = self._read_body()
+        media_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if method in CONTROL_WRITES and media_type != "application/json":
+            status, body = 415, {"error": "control writes take `Content-Type: application/json`"}
+        elif raw is None:
+            status, body = 413, {"error": "the request body is too large"}
+        else:
+            status, body = control.handle(self.server.account, method, path, raw)
+        self._send(status, json.dumps(body, indent=1).encode(), "application/json")
 
     def _read_body(self, cap: int = MAX_BODY_BYTES) -> bytes | None:
         """The request body, or None when it is over `cap` (then the connection will close)."""
@@ -136,10 +182,20 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def _send_error(self, error: ApiError, extra: dict[str, str] | None = None) -> None:
         headers = {**(extra or {}), **error.headers}
+        if self.path.startswith("/api/"):
+            self.server.account.store.failed_call_add(
+                status=error.status, route=self._route(), detail=error.detail
+            )
         self._send_json(api.Response(error.status, error.body(), headers))
+
+    def _route(self) -> str:
+        return api.route_name(self.command, urlsplit(self.path).path)
 
     def _drop(self) -> None:
         """Close the connection without answering: the client sees a connection error."""
+        self.server.account.store.failed_call_add(
+            status=None, route=self._route(), detail="Injected fault: connection dropped."
+        )
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -148,7 +204,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
     # --- the API --------------------------------------------------------------------------------
 
     def _api(self, method: str, path: str, query: dict[str, str]) -> None:
-        sandbox = self.server.sandbox
+        sandbox = self.server.account
         sandbox.store.count_call(api.route_name(method, path))
         raw = self._read_body(BODY_CAPS.get(path.rstrip("/"), MAX_BODY_BYTES))
         fault = sandbox.faults.take(method, path)
@@ -187,6 +243,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 raise ApiError(429, "throttled", detail, headers=decision.headers)
             rate_headers = decision.headers
             body = self._parse_body(method, raw)
+            if body is not None:
+                sdk.body_check(method, path, body)
             if body is not None and sandbox.validator is not None:
                 sandbox.validator.validate(method, path, body)
             request = api.Request(method, path, query, body, self._base_url())
@@ -200,7 +258,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def _check_headers(self) -> None:
         key = self.headers.get("Authorization", "")
         scheme, _, secret = key.partition(" ")
-        if scheme != "Klaviyo-API-Key" or not secret.strip().startswith("pk_"):
+        if scheme != "Klaviyo-API-Key" or not self.server.account.api_key_accepts(
+            key=secret.strip()
+        ):
             raise ApiError(
                 401, "not_authenticated", "Missing or invalid private key.",
                 parameter="Authorization",
@@ -229,7 +289,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def _base_url(self) -> str:
         host = self.headers.get("Host")
-        return f"http://{host}" if host else self.server.sandbox.url
+        if host:
+            return f"http://{host}"
+        name, port = str(self.server.server_address[0]), self.server.server_address[1]
+        return f"http://[{name}]:{port}" if ":" in name else f"http://{name}:{port}"
 
 
 class _Dropped(Exception):

@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from klaviyo_sync.sandbox import Sandbox, default_spec_path
+from klaviyo_sandbox import Sandbox, default_spec_path
+from klaviyo_sandbox.server import LOOPBACK_NAMES, host_name
 from tests.sandbox import (
     API_HEADERS,
     klaviyo_sandbox_fixture,  # noqa: F401  (the `klaviyo_sandbox` fixture)
@@ -111,6 +114,82 @@ def test_a_call_without_a_private_key_is_refused_with_401(klaviyo_sandbox: Sandb
     assert error["code"] == "not_authenticated"
     assert error["status"] == 401
     assert set(error) == {"id", "status", "code", "title", "detail", "source", "meta"}
+
+
+def test_a_private_key_other_than_the_configured_one_is_refused_as_klaviyo_does(
+    klaviyo_sandbox: Sandbox,
+) -> None:
+    wrong = {**API_HEADERS, "Authorization": "Klaviyo-API-Key pk_another_accounts_key"}
+
+    response = requests.get(klaviyo_sandbox.url + "/api/catalog-items", headers=wrong, timeout=5)
+
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["code"] == "not_authenticated"
+    assert klaviyo_sandbox.snapshot()["failed_calls"][-1]["status"] == 401
+
+
+def test_the_key_given_to_the_sandbox_is_the_one_it_accepts() -> None:
+    with running_sandbox(api_key="pk_demo_sandbox") as sandbox:
+        url = sandbox.url + "/api/catalog-items"
+        demo = {**API_HEADERS, "Authorization": "Klaviyo-API-Key pk_demo_sandbox"}
+
+        assert requests.get(url, headers=demo, timeout=5).status_code == 200
+        assert requests.get(url, headers=API_HEADERS, timeout=5).status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/api/catalog-items", "/_sandbox/state", "/", "/catalog"])
+def test_a_host_that_is_not_a_loopback_name_is_refused_whatever_the_path(
+    klaviyo_sandbox: Sandbox, path: str
+) -> None:
+    rebound = {**API_HEADERS, "Host": f"attacker.example:{klaviyo_sandbox.port}"}
+
+    response = requests.get(klaviyo_sandbox.url + path, headers=rebound, timeout=5)
+
+    assert response.status_code == 403
+    assert "ann@example.com" not in response.text
+    assert klaviyo_sandbox.snapshot()["calls"] == {}
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "LOCALHOST:80", "[::1]", "[::1]:8100"])
+def test_loopback_host_names_are_accepted_on_any_port(klaviyo_sandbox: Sandbox, host: str) -> None:
+    headers = {**API_HEADERS, "Host": host}
+
+    response = requests.get(klaviyo_sandbox.url + "/api/catalog-items", headers=headers, timeout=5)
+
+    assert response.status_code == 200
+
+
+@given(host=st.text(max_size=40))
+@settings(max_examples=200, deadline=None)
+def test_any_host_header_is_read_without_failing_and_only_loopback_names_pass(host: str) -> None:
+    name = host_name(host)
+
+    assert name is None or name == name.lower()
+    if name in LOOPBACK_NAMES:
+        assert name in host.lower()
+
+
+def test_a_control_write_that_is_not_json_is_refused_and_changes_nothing(
+    klaviyo_sandbox: Sandbox,
+) -> None:
+    post(klaviyo_sandbox, "/api/catalog-items", {"data": item("A")})
+    url = klaviyo_sandbox.url
+
+    answers = [
+        requests.post(url + "/_sandbox/reset", data="{}", headers=plain, timeout=5)
+        for plain in ({"Content-Type": "text/plain"}, {})
+    ]
+    fault = requests.post(
+        url + "/_sandbox/faults",
+        data='{"mode": "error"}',
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        timeout=5,
+    )
+
+    assert [a.status_code for a in [*answers, fault]] == [415, 415, 415]
+    assert "error" in fault.json()
+    assert set(klaviyo_sandbox.snapshot()["items"]) == {"A"}
+    assert klaviyo_sandbox.faults.active() == []
 
 
 def test_a_call_without_a_revision_header_is_refused_with_400(klaviyo_sandbox: Sandbox) -> None:
@@ -226,22 +305,33 @@ def test_a_job_of_more_than_100_resources_is_refused(klaviyo_sandbox: Sandbox) -
     assert "100" in response.json()["errors"][0]["detail"]
 
 
-@pytest.mark.skipif(default_spec_path() is None, reason="Klaviyo's OpenAPI spec is not at hand")
-def test_a_body_that_breaks_klaviyos_schema_is_refused_with_400(klaviyo_sandbox: Sandbox) -> None:
+@pytest.mark.parametrize("spec_path", [None, default_spec_path()], ids=["sdk", "sdk+spec"])
+def test_a_body_that_breaks_klaviyos_schema_is_refused_with_400(spec_path: Any) -> None:
     resources = [variant("A_1", "A"), variant("A_2", "A", inventory_quantity="3")]
 
-    response = post(
-        klaviyo_sandbox,
-        "/api/catalog-variant-bulk-create-jobs",
-        job_body("variant", "create", resources),
-    )
+    with running_sandbox(spec_path=spec_path) as sandbox:
+        response = post(
+            sandbox,
+            "/api/catalog-variant-bulk-create-jobs",
+            job_body("variant", "create", resources),
+        )
 
     assert response.status_code == 400
     error = response.json()["errors"][0]
     assert error["code"] == "invalid"
-    assert "'3' is not of type 'number'" in error["detail"]
+    assert "CatalogVariantCreateJobCreateQuery: Input should be a valid number" in error["detail"]
     pointer = "/data/attributes/variants/data/1/attributes/inventory_quantity"
     assert error["source"]["pointer"] == pointer
+
+
+def test_a_misspelt_attribute_is_refused_naming_it(klaviyo_sandbox: Sandbox) -> None:
+    response = post(klaviyo_sandbox, "/api/catalog-items", {"data": item("A", pubished=False)})
+
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["source"]["pointer"] == "/data/attributes/pubished"
+    assert "`pubished` is not an attribute Klaviyo's request model knows" in error["detail"]
+    assert klaviyo_sandbox.snapshot()["items"] == {}
 
 
 # --- single objects and lists ---------------------------------------------------------------------
@@ -429,7 +519,7 @@ def test_reset_clears_catalog_subscriptions_counters_and_faults(klaviyo_sandbox:
     post(klaviyo_sandbox, "/api/profile-import", profile("a@x.se"))
     klaviyo_sandbox.add_fault("error")
 
-    reset = requests.post(klaviyo_sandbox.url + "/_sandbox/reset", timeout=5)
+    reset = requests.post(klaviyo_sandbox.url + "/_sandbox/reset", json={}, timeout=5)
 
     assert reset.status_code == 200
     state = requests.get(klaviyo_sandbox.url + "/_sandbox/state", timeout=5).json()

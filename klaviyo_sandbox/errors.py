@@ -11,6 +11,7 @@ from typing import Any
 TITLES = {
     "invalid": "Invalid input.",
     "not_authenticated": "Authentication credentials were not provided.",
+    "permission_denied": "You do not have permission to perform this action.",
     "not_found": "Not found.",
     "duplicate": "Conflict.",
     "method_not_allowed": "Method not allowed.",

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
-from .catalog import Catalog, external_id_of, missing_detail
+from .catalog import KINDS, PLURALS, Catalog, catalog_id, external_id_of, missing_detail
+from .emails import display_item_id_of, restock_email
 from .errors import ApiError, iso_now
 from .jobs import MAX_JOBS_IN_PROGRESS, Job, JobQueue
 from .profile_jobs import ProfileJobs
 from .profiles import Profiles
+
+MAX_FAILED_CALLS = 50
 
 
 class Store:
@@ -20,13 +23,17 @@ class Store:
     def __init__(self, *, job_seconds: float) -> None:
         self.lock = threading.RLock()
         self._wake = threading.Condition(self.lock)
-        self.catalog = Catalog()
+        self.catalog = Catalog(on_restock=self._restock_emails_add)
         self.jobs = JobQueue(job_seconds)
         self.profiles = Profiles()
         self.profile_jobs = ProfileJobs(job_seconds)
         self.subscriptions: list[dict[str, Any]] = []
+        # What Klaviyo's back-in-stock flow would have sent (see emails.py), oldest first.
+        self.emails: list[dict[str, Any]] = []
         self.calls: Counter[str] = Counter()
         self.throttled = 0
+        # The latest refused or dropped API calls, newest last: {at, status, route, detail}.
+        self.failed_calls: deque[dict[str, Any]] = deque(maxlen=MAX_FAILED_CALLS)
         self._worker: threading.Thread | None = None
         self._stopping = False
 
@@ -103,6 +110,33 @@ class Store:
                 {"email": email, "variant_id": variant_id, "channels": channels, "at": iso_now()}
             )
 
+    def _restock_emails_add(self, variant_external_id: str) -> None:
+        """One email per subscriber waiting on the variant (by address), who then waits no more.
+
+        Called by the catalog, under the lock, when the variant's figure rises from 0.
+        """
+        variant_id = catalog_id(variant_external_id)
+        variant = self.catalog.objects["variant"][variant_external_id]
+        item = self.catalog.objects["item"].get(display_item_id_of(variant_external_id))
+        told: set[str] = set()
+        for subscription in self.subscriptions:
+            if subscription["variant_id"] != variant_id or subscription.get("notified_at"):
+                continue
+            subscription["notified_at"] = iso_now()
+            email = subscription["email"]
+            if not email or email.lower() in told:
+                continue
+            told.add(email.lower())
+            self.emails.append(
+                restock_email(
+                    email=email,
+                    variant_external_id=variant_external_id,
+                    variant=dict(variant.attributes),
+                    item=None if item is None else dict(item.attributes),
+                    profile=self.profiles.find(email=email),
+                )
+            )
+
     def count_call(self, route: str) -> None:
         with self.lock:
             self.calls[route] += 1
@@ -111,6 +145,38 @@ class Store:
         with self.lock:
             self.throttled += 1
 
+    def failed_call_add(self, *, status: int | None, route: str, detail: str) -> None:
+        """Remember one refused call (`status` None: the connection was dropped)."""
+        with self.lock:
+            self.failed_calls.append(
+                {"at": iso_now(), "status": status, "route": route, "detail": detail}
+            )
+
+    def catalog_delete(self, *, wanted: dict[str, list[str]]) -> dict[str, dict[str, list[str]]]:
+        """Delete catalog objects by kind and external id (see `Account.catalog_delete`)."""
+        deleted: dict[str, list[str]] = {PLURALS[kind]: [] for kind in KINDS}
+        missing: dict[str, list[str]] = {PLURALS[kind]: [] for kind in KINDS}
+        with self.lock:
+            self.jobs.advance(time.monotonic(), self.catalog)
+            for kind in KINDS:
+                for external_id in dict.fromkeys(wanted.get(kind, ())):
+                    if external_id not in self.catalog.objects[kind]:
+                        if external_id not in deleted[PLURALS[kind]]:
+                            missing[PLURALS[kind]].append(external_id)
+                        continue
+                    taken = self.catalog.delete(kind, external_id)
+                    deleted[PLURALS[kind]].append(external_id)
+                    deleted["variants"].extend(taken)
+        return {"deleted": deleted, "missing": missing}
+
+    def catalog_clear(self) -> dict[str, int]:
+        """Delete every catalog object; answers how many of each kind went."""
+        with self.lock:
+            self.jobs.advance(time.monotonic(), self.catalog)
+            counts = {PLURALS[kind]: len(self.catalog.objects[kind]) for kind in KINDS}
+            self.catalog.clear()
+        return counts
+
     def reset(self) -> None:
         with self.lock:
             self.catalog.clear()
@@ -118,7 +184,9 @@ class Store:
             self.profiles.clear()
             self.profile_jobs.clear()
             self.subscriptions.clear()
+            self.emails.clear()
             self.calls.clear()
+            self.failed_calls.clear()
             self.throttled = 0
 
     # --- reads ----------------------------------------------------------------------------------
@@ -131,9 +199,11 @@ class Store:
             return {
                 **self.catalog.snapshot(),
                 "back_in_stock_subscriptions": [dict(s) for s in self.subscriptions],
+                "back_in_stock_emails": [dict(e) for e in self.emails],
                 "profiles": self.profiles.snapshot(),
                 "deleted_profiles": [dict(d) for d in self.profiles.deleted],
                 "calls": dict(self.calls),
                 "jobs": {status: counts[status] for status in ("queued", "processing", "complete")},
                 "throttled": self.throttled,
+                "failed_calls": [dict(call) for call in self.failed_calls],
             }

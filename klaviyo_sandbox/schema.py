@@ -26,7 +26,7 @@ SPEC_FILE = "openapi-stable-2026-07-15.json"
 SPEC_URI = "urn:klaviyo:openapi"
 JSON_API = "application/vnd.api+json"
 # <project root>/../shared/klaviyo/, next to the project as the workspace lays it out.
-DEFAULT_SPEC = Path(__file__).resolve().parents[2].parent / "shared" / "klaviyo" / SPEC_FILE
+DEFAULT_SPEC = Path(__file__).resolve().parents[1].parent / "shared" / "klaviyo" / SPEC_FILE
 
 
 def default_spec_path() -> Path | None:

@@ -6,6 +6,7 @@ Not thread-safe by itself: the store calls these methods while holding its lock.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -90,10 +91,15 @@ class Record:
 
 
 class Catalog:
-    """Items, variants and categories, each a dict from external id to Record."""
+    """Items, variants and categories, each a dict from external id to Record.
 
-    def __init__(self) -> None:
+    `on_restock` is called with a variant's external id when an update raises its
+    `inventory_quantity` from 0 (or none) above 0: what Klaviyo's back-in-stock flow waits for.
+    """
+
+    def __init__(self, on_restock: Callable[[str], None] | None = None) -> None:
         self.objects: dict[str, dict[str, Record]] = {kind: {} for kind in KINDS}
+        self._on_restock = on_restock
 
     def clear(self) -> None:
         for objects in self.objects.values():
@@ -131,23 +137,33 @@ class Catalog:
         relationships = resource.get("relationships") or {}
         if kind == "item" and "categories" in relationships:
             record.links = self._links(kind, relationships)
+        before = record.attributes.get("inventory_quantity") or 0
         for key, value in (resource.get("attributes") or {}).items():
             if key in record.attributes and key != "external_id" and value is not None:
                 record.attributes[key] = value
         record.attributes["updated"] = iso_now()
+        after = record.attributes.get("inventory_quantity") or 0
+        if kind == "variant" and before <= 0 < after and self._on_restock is not None:
+            self._on_restock(external_id)
 
-    def delete(self, kind: str, external_id: str) -> None:
-        """Delete one object; an item takes its variants along, a category leaves its items."""
+    def delete(self, kind: str, external_id: str) -> list[str]:
+        """Delete one object; an item takes its variants along, a category leaves its items.
+
+        Answers the external ids of the variants an item took along (else an empty list).
+        """
         self.get(kind, external_id)
         del self.objects[kind][external_id]
+        taken: list[str] = []
         if kind == "item":
             variants = self.objects["variant"]
-            for variant_id in [key for key, rec in variants.items() if rec.links == [external_id]]:
+            taken = [key for key, rec in variants.items() if rec.links == [external_id]]
+            for variant_id in taken:
                 del variants[variant_id]
         elif kind == "category":
             for item in self.objects["item"].values():
                 if external_id in item.links:
                     item.links.remove(external_id)
+        return taken
 
     def _links(self, kind: str, relationships: dict[str, Any]) -> list[str]:
         """The external ids a create or update points at; each must exist."""
