@@ -9,6 +9,10 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import models
 
+# The largest figure a PositiveIntegerField holds on every database we run on (PostgreSQL's
+# integer): stock figures above it are refused as input, never a DataError.
+COUNT_MAX = 2**31 - 1
+
 
 def location_code_canonical(code: str) -> str:
     """The one form of a country or state code: trimmed and upper-case (``"qld "`` -> ``QLD``).

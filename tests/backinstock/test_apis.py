@@ -418,3 +418,14 @@ def test_the_timing_does_not_tell_a_repeat_from_a_new_subscription(api_client, s
 
     new, repeat = statistics.median(new_times), statistics.median(repeat_times)
     assert abs(new - repeat) <= 0.25 * max(new, repeat) + 0.002, (new, repeat)
+
+
+@pytest.mark.parametrize(
+    "item", ["12366-2³", "¹2366-23400", "١٢٣٦٦-23400", "12366-23_400", "+12366-23400"]
+)
+def test_an_item_id_that_is_not_ascii_digits_is_not_found_never_a_500(api_client, item):
+    response = post(api_client, {**SE, "item": item})
+
+    assert response.status_code == 400
+    assert response.json() == {"errors": {"item": f"item {item} not found"}}
+    assert not Subscription.objects.exists()
