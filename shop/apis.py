@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from config.api.auth import HasIntegrationApiToken
 from config.api.errors import InvalidInput
 from config.api.exceptions import flatten_errors
-from config.api.fields import StrictIntegerField
+from config.api.fields import StrictIntegerField, text_storable
 from config.api.schema import ERROR_RESPONSES
 from shop.models import COUNT_MAX
 from shop.services import StockEntry, stock_entries_apply
@@ -76,7 +76,8 @@ def _entries_read(data: Any) -> tuple[list[StockEntry], dict[str, str]]:
 
 
 def _text_or_empty(value: object) -> str:
-    return value if isinstance(value, str) else ""
+    """A name to look up in the catalog, or "" (none) when it is not text the database takes."""
+    return value if isinstance(value, str) and text_storable(value) else ""
 
 
 class StockUpdateApi(APIView):

@@ -4,6 +4,8 @@ import argparse
 import re
 from typing import Any
 
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from rest_framework import serializers
 
 _ASCII_DECIMAL = re.compile(r"[0-9]+")
@@ -39,6 +41,25 @@ def text_storable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+_WEB_URL = URLValidator(schemes=["http", "https"])
+
+
+def web_url_problem(url: str) -> str | None:
+    """Why ``url`` is not a link a shopper's browser may follow, or None.
+
+    Only absolute http(s) URLs with a real host (Django's ``URLValidator``): ``javascript:``,
+    ``data:`` and relative URLs reach Klaviyo's emails and the storefront as links, so they are
+    refused where they enter (catalog images, the product URL template; issue 9.5).
+    """
+    if not text_storable(url):
+        return "must not contain NUL characters or unpaired surrogates"
+    try:
+        _WEB_URL(url)
+    except ValidationError:
+        return "must be an absolute http:// or https:// URL"
+    return None
 
 
 class StrictIntegerField(serializers.IntegerField):

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from config.api.fields import web_url_problem
 from shop.catalog_import.entries import (
     AllocationRuleEntry,
     Catalog,
@@ -457,10 +458,17 @@ class _CatalogReader(JsonReader):
 
     def read_images(self, obj: dict[str, object], path: str) -> tuple[str, ...] | None:
         images = self.items(obj, "images", path)
+        valid: list[str] = []
         for index, value in enumerate(images):
-            if not isinstance(value, str) or not value:
-                self.problem(f"{path}.images[{index}]", "must be a URL string")
-        valid = [value for value in images if isinstance(value, str) and value]
+            problem = (
+                web_url_problem(value)
+                if isinstance(value, str) and value
+                else "must be a URL string"
+            )
+            if problem:
+                self.problem(f"{path}.images[{index}]", problem)
+            else:
+                valid.append(str(value))
         return tuple(valid) if len(valid) == len(images) else None
 
     def read_translations(

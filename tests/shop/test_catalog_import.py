@@ -599,3 +599,17 @@ def test_the_data_migration_upper_cases_codes_and_drops_unreachable_case_duplica
         ("NSW", "New South Wales"),
         ("QLD", "State QLD"),
     ]
+
+
+@pytest.mark.parametrize(
+    "image",
+    ["javascript:alert(1)", "data:image/png;base64,AAAA", "//cdn.example.com/a.jpg", "a.jpg"],
+)
+def test_an_image_url_that_is_not_http_is_refused_at_its_path(demo, image):
+    _variant(demo)["images"][0] = image
+
+    problems = catalog_validate(data=demo)
+
+    assert [(p.path, p.message) for p in problems] == [
+        ("products[0].variants[0].images[0]", "must be an absolute http:// or https:// URL")
+    ]
