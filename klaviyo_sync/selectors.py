@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import connection
 
 from backinstock.models import BackInStockVariant
+from klaviyo_sync.client import url_without_credentials
 from klaviyo_sync.models import DISPLAY_URI_PLACEHOLDER, CatalogSyncRun, IntegrationSettings
 from klaviyo_sync.payloads import (
     BackInStockItemData,
@@ -312,7 +313,7 @@ def integration_status() -> dict[str, object]:
         "baseCurrency": record.base_currency,
         "klaviyo": {
             "apiKey": "present" if settings.KLAVIYO_API_KEY else "absent",
-            "apiUrl": settings.KLAVIYO_API_URL,
+            "apiUrl": url_without_credentials(settings.KLAVIYO_API_URL),
             "revision": settings.KLAVIYO_REVISION,
         },
     }
