@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from config.api.fields import web_url_problem
+from shop.models import COUNT_MAX
 
 DISPLAY_URI_PLACEHOLDER = "{display_uri}"
 _CURRENCY = re.compile(r"[A-Z]{3}")
@@ -89,6 +90,10 @@ class IntegrationSettings(models.Model):
         template_problem = product_url_template_problem(self.product_url_template)
         if template_problem:
             errors["product_url_template"] = template_problem
+        # The column's range on PostgreSQL, also on SQLite (which would store more), so that a
+        # setting that works in the demo works in production.
+        if isinstance(self.minimum_stock_level, int) and self.minimum_stock_level > COUNT_MAX:
+            errors["minimum_stock_level"] = f"The minimum must be at most {COUNT_MAX}."
         if not (isinstance(self.base_currency, str) and _CURRENCY.fullmatch(self.base_currency)):
             errors["base_currency"] = "The currency must be 3 upper-case letters (ISO 4217)."
         if errors:

@@ -74,3 +74,10 @@ def test_a_base_currency_that_is_not_three_upper_case_letters_is_refused(db, cur
     with pytest.raises(CommandError, match="3 upper-case letters"):
         call_command("klaviyo", "configure", f"--base-currency={currency}")
     assert integration_settings_get().base_currency == "USD"
+
+
+@pytest.mark.parametrize("level", ["2147483648", str(2**63), "2³", "-1"])
+def test_a_minimum_stock_level_outside_the_columns_range_or_not_digits_is_refused(db, level):
+    with pytest.raises(CommandError):
+        call_command("klaviyo", "configure", f"--minimum-stock-level={level}")
+    assert integration_settings_get().minimum_stock_level == 10
