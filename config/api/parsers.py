@@ -1,5 +1,6 @@
 """A JSON parser that refuses oversized and deeply nested bodies before they cost anything."""
 
+import codecs
 import json
 import re
 from collections.abc import Mapping
@@ -47,11 +48,16 @@ class LimitedJSONParser(JSONParser):
                 raise exceptions.ParseError("Invalid Content-Length header.")
             if length > limit:
                 raise RequestTooLarge(f"Request body is larger than {limit} bytes.")
+        charset = parser_context.get("encoding") or "utf-8"
+        if not _is_utf8(charset):
+            # RFC 8259 §8.1: JSON between systems is UTF-8. Other charsets, and "charsets" that
+            # are codecs but not text encodings (rot13, base64, zlib), are refused here.
+            raise exceptions.ParseError(f"JSON must be UTF-8, not charset {charset[:40]!r}.")
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
             raise RequestTooLarge(f"Request body is larger than {limit} bytes.")
         try:
-            data = json.loads(raw.decode(parser_context.get("encoding", "utf-8")))
+            data = json.loads(raw.decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
             raise exceptions.ParseError(f"Malformed JSON: {exc}") from None
         except RecursionError:
@@ -59,6 +65,13 @@ class LimitedJSONParser(JSONParser):
         if _SURROGATE_ESCAPE.search(raw) and not _surrogates_paired(data):
             raise exceptions.ParseError("Malformed JSON: unpaired surrogate in a string.")
         return data
+
+
+def _is_utf8(charset: str) -> bool:
+    try:
+        return codecs.lookup(charset).name == "utf-8"
+    except LookupError:
+        return False
 
 
 # Only a \u escape can put a lone surrogate into a string (the raw bytes must decode as UTF-8,
