@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +40,12 @@ from tests.conftest import DEMO_CATALOG
 from tests.worker import PROJECT_ROOT
 
 EXAMPLES = int(os.environ.get("INPUT_PROPERTY_EXAMPLES", "40"))
-PROPERTY = hypothesis_settings(
+# A fixed number of examples bounds the time in ``make test``; the deadline is generous because
+# six processes share two cores, and catches only an example that hangs.
+hypothesis_settings.register_profile(
+    "input",
     max_examples=EXAMPLES,
-    deadline=None,  # the first request of a test warms caches; the bound is max_examples
+    deadline=timedelta(seconds=10),
     database=None,  # no .hypothesis directory in the project
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,  # the fixtures' rows are what the examples change
@@ -49,6 +53,7 @@ PROPERTY = hypothesis_settings(
         HealthCheck.data_too_large,
     ],
 )
+PROPERTY = hypothesis_settings.get_profile("input")
 
 SHOP_KEY = "property-shop-key"
 INTEGRATION_TOKEN = "property-integration-token"
