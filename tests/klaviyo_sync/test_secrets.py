@@ -171,3 +171,41 @@ def test_a_push_and_a_sync_with_leaky_settings_show_the_secrets_nowhere(
     )
     assert KEY_SECRET not in everything
     assert URL_PASSWORD not in everything
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_with_a_password_in_the_url_and_a_newline_after_the_key_logs_neither(
+    sandbox, tmp_path
+):
+    from django.db import connection
+
+    from tests.sandbox import API_KEY
+    from tests.worker import broker_purge, running_worker, wait_until
+
+    address = urlsplit(sandbox.url).netloc
+    leaky = {
+        "KLAVIYO_API_URL": f"http://user:{URL_PASSWORD}@{address}",
+        "KLAVIYO_API_KEY": f"{API_KEY}\n",
+    }
+    broker_purge()
+    subscription_id = subscription_create(
+        item="12366-23400",
+        country_code="SE",
+        state_code=None,
+        email="ann@example.com",
+        language_code=None,
+    ).subscription_id
+
+    def failed() -> bool:
+        connection.close()  # see the worker's commits
+        return Subscription.objects.get(id=subscription_id).status == "failed"
+
+    log_path = tmp_path / "worker.log"
+    with running_worker(log_path=log_path, loglevel="debug", **leaky):
+        wait_until(failed, timeout=60, message="the push did not end failed")
+
+    log = log_path.read_text(encoding="utf-8", errors="replace")
+    last_error = Subscription.objects.get(id=subscription_id).last_error
+    assert "401" in last_error and address in last_error
+    assert URL_PASSWORD not in log + last_error
