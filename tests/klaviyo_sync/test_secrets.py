@@ -74,6 +74,16 @@ def test_urls_are_shown_without_credentials(url, shown):
     assert url_without_credentials(url) == shown
 
 
+def _subscribe() -> int:
+    return subscription_create(
+        item="12366-23400",
+        country_code="SE",
+        state_code=None,
+        email="ann@example.com",
+        language_code=None,
+    ).subscription_id
+
+
 def _client(*, base_url="https://a.klaviyo.test", api_key=KEY_SECRET) -> KlaviyoClient:
     return KlaviyoClient(base_url=base_url, api_key=api_key, revision="r", timeout=(1, 1))
 
@@ -136,13 +146,7 @@ def test_a_push_and_a_sync_with_leaky_settings_show_the_secrets_nowhere(
         address = urlsplit(sandbox.url).netloc
         settings.KLAVIYO_API_URL = f"http://user:{URL_PASSWORD}@{address}"
     caplog.set_level(logging.DEBUG)
-    subscription_id = subscription_create(
-        item="12366-23400",
-        country_code="SE",
-        state_code=None,
-        email="ann@example.com",
-        language_code=None,
-    ).subscription_id
+    subscription_id = _subscribe()
 
     assert push_subscription.apply(args=[subscription_id]).get() == "failed"
     with pytest.raises(CommandError) as sync_failed:
@@ -189,13 +193,7 @@ def test_a_real_worker_with_a_password_in_the_url_and_a_newline_after_the_key_lo
         "KLAVIYO_API_KEY": f"{API_KEY}\n",
     }
     broker_purge()
-    subscription_id = subscription_create(
-        item="12366-23400",
-        country_code="SE",
-        state_code=None,
-        email="ann@example.com",
-        language_code=None,
-    ).subscription_id
+    subscription_id = _subscribe()
 
     def failed() -> bool:
         connection.close()  # see the worker's commits
