@@ -1,11 +1,14 @@
 #!/usr/bin/env python
-import os
+"""Django's command line. Settings default to production (``config/__init__.py``); development
+and the demo set ``DJANGO_SETTINGS_MODULE=config.settings.local``."""
+
 import sys
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     from django.core.management import execute_from_command_line
+
+    import config  # noqa: F401  (sets the settings default before Django reads it)
 
     execute_from_command_line(sys.argv)
 

@@ -29,6 +29,7 @@ from config.api.schema import (
     key_errors,
     throttled_response,
 )
+from shop.models import location_code_canonical
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def _location_code(value: Any, name: str, errors: dict[str, str], *, required: b
     if not isinstance(value, str):
         errors[name] = f"shipTo.{name} must be a string"
         return None
-    code = value.strip().upper()
+    code = location_code_canonical(value)
     if len(code) > MAX_LOCATION_CODE_LENGTH or not code.isprintable():
         errors[name] = f"shipTo.{name} is not a valid code"
         return None

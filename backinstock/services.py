@@ -22,6 +22,7 @@ from backinstock.models import (
 )
 from backinstock.throttling import email_throttle_check
 from config.api.errors import FeatureDisabled, InvalidInput
+from config.api.fields import ascii_decimal
 from config.correlation import correlation_id_current
 from shop import selectors as shop_selectors
 
@@ -65,10 +66,12 @@ def back_in_stock_is_enabled() -> bool:
 
 
 def _parse_item(item: str) -> tuple[int, int] | None:
+    """``"12366-23400"`` as (display item id, size id); None unless both are ASCII decimals."""
     display_item, dash, size = item.strip().partition("-")
-    if not dash or not display_item.isdigit() or not size.isdigit():
+    display_item_id, size_id = ascii_decimal(display_item), ascii_decimal(size)
+    if not dash or display_item_id is None or size_id is None:
         return None
-    return int(display_item), int(size)
+    return display_item_id, size_id
 
 
 def _resolve(

@@ -1,10 +1,10 @@
-"""The Celery application: ``celery -A config worker --beat -l info``."""
+"""The Celery application: ``celery -A config worker --beat -l info``.
 
-import os
+The settings module defaults to production in ``config/__init__.py``, which is always imported
+before this module.
+"""
 
 from celery import Celery
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("backinstock")
 app.config_from_object("django.conf:settings", namespace="CELERY")

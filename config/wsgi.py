@@ -1,7 +1,8 @@
-import os
+"""The web process: ``gunicorn config.wsgi``.
+
+Importing ``config`` sets the settings default (production) before anything reads it.
+"""
 
 from django.core.wsgi import get_wsgi_application
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 
 application = get_wsgi_application()

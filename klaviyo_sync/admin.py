@@ -1,7 +1,6 @@
 """The Klaviyo integration's settings page: one record, edited in place."""
 
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from django import forms
 from django.conf import settings
@@ -13,6 +12,7 @@ from django.urls import reverse
 
 from backinstock.admin import BackInStockVariantAdmin, SubscriptionAdmin
 from backinstock.models import BackInStockVariant, Subscription
+from klaviyo_sync.client import url_without_credentials
 from klaviyo_sync.models import (
     CatalogSyncRun,
     CatalogSyncTrigger,
@@ -32,16 +32,6 @@ EDITABLE_FIELDS = (
     "product_url_template",
     "base_currency",
 )
-
-
-def _without_credentials(url: str) -> str:
-    """The URL without any ``user:password@`` part, which must not reach an admin page."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @admin.register(IntegrationSettings)
@@ -103,7 +93,7 @@ class IntegrationSettingsAdmin(admin.ModelAdmin):
 
     @admin.display(description="Klaviyo API URL")
     def api_url(self, obj: IntegrationSettings) -> str:
-        return _without_credentials(settings.KLAVIYO_API_URL)
+        return url_without_credentials(settings.KLAVIYO_API_URL)
 
     @admin.display(description="Klaviyo API revision")
     def api_revision(self, obj: IntegrationSettings) -> str:

@@ -6,4 +6,7 @@ class KlaviyoSyncConfig(AppConfig):
     verbose_name = "Klaviyo"
 
     def ready(self) -> None:
-        from klaviyo_sync import receivers  # noqa: F401  (connects the receivers)
+        from klaviyo_sync import (  # noqa: F401  (connect the receivers, register the checks)
+            checks,
+            receivers,
+        )

@@ -8,10 +8,12 @@ line or an exception's text.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 from collections.abc import Iterator
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from django.conf import settings
@@ -43,6 +45,20 @@ def catalog_id(external_id: str) -> str:
 
 def external_id_of(klaviyo_id: str) -> str:
     return klaviyo_id.removeprefix(CATALOG_ID_PREFIX)
+
+
+def url_without_credentials(url: str) -> str:
+    """The URL without any ``user:password@`` part: the one way a Klaviyo URL is shown, in
+    errors, logs, ``klaviyo status`` and the admin."""
+    try:
+        parts = urlsplit(url)
+        if parts.username is None and parts.password is None:
+            return url
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+    except ValueError:  # a port that is not a number: show nothing of the authority
+        return "<invalid URL>"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class KlaviyoError(Exception):
@@ -79,6 +95,33 @@ class KlaviyoPermanentError(KlaviyoError):
 
 class KlaviyoNotConfigured(KlaviyoPermanentError):
     """No ``KLAVIYO_API_KEY``: nothing is sent to Klaviyo."""
+
+
+# Everything sending a request can raise besides an answer: requests' own family, http.client's,
+# and the ValueError/UnicodeError that header encoding raises for a key with odd characters.
+_TRANSPORT_ERRORS = (requests.RequestException, http.client.HTTPException, ValueError)
+_RETRYABLE_TRANSPORT_ERRORS = (
+    requests.Timeout,
+    requests.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+    http.client.HTTPException,
+)
+
+
+def _transport_error(where: str, exc: BaseException) -> KlaviyoError:
+    """A typed error for a request that got no answer, naming only the kind of failure."""
+    if isinstance(exc, requests.Timeout):
+        return KlaviyoRetryableError(f"{where}: timed out")
+    if isinstance(exc, requests.ConnectionError):
+        return KlaviyoRetryableError(f"{where}: connection failed")
+    if isinstance(exc, _RETRYABLE_TRANSPORT_ERRORS):
+        return KlaviyoRetryableError(f"{where}: transfer failed ({type(exc).__name__})")
+    # InvalidHeader, InvalidURL, MissingSchema, a key that cannot be encoded...: our settings.
+    return KlaviyoPermanentError(
+        f"{where}: request could not be sent ({type(exc).__name__}); "
+        "check KLAVIYO_API_KEY and KLAVIYO_API_URL (manage.py check)"
+    )
 
 
 def _error_detail(response: requests.Response) -> str:
@@ -138,8 +181,9 @@ class KlaviyoClient:
             ),
         )
 
-    def __repr__(self) -> str:  # never show the key
-        return f"KlaviyoClient({self.base_url!r}, key={'set' if self._api_key else 'missing'})"
+    def __repr__(self) -> str:  # never show the key or the URL's password
+        shown = url_without_credentials(self.base_url)
+        return f"KlaviyoClient({shown!r}, key={'set' if self._api_key else 'missing'})"
 
     # --- transport ---------------------------------------------------------------------------
 
@@ -158,20 +202,23 @@ class KlaviyoClient:
         if self.rate_limiter is not None:
             self.rate_limiter.acquire(rate_class)
         url = path if path.startswith("http") else f"{self.base_url}/api/{path.lstrip('/')}"
-        where = f"{method} {url.split('?', 1)[0]}"
+        where = f"{method} {url_without_credentials(url.split('?', 1)[0])}"
+        data = json.dumps(body, separators=(",", ":")) if body is not None else None
         try:
             response = self.session.request(
                 method,
                 url,
                 params=params,
-                data=json.dumps(body, separators=(",", ":")) if body is not None else None,
+                data=data,
                 headers={"Authorization": f"Klaviyo-API-Key {self._api_key}"},
                 timeout=self.timeout,
             )
-        except requests.Timeout as exc:  # the key is only in headers, never in these texts
-            raise KlaviyoRetryableError(f"{where}: timed out") from exc
-        except requests.ConnectionError as exc:
-            raise KlaviyoRetryableError(f"{where}: connection failed") from exc
+        except _TRANSPORT_ERRORS as exc:
+            # The texts of these exceptions may hold the header's value (InvalidHeader: a key
+            # with a newline) or the URL's password (InvalidURL, connection errors), and a
+            # chained cause is printed with every logged traceback: only the kind goes on,
+            # ``from None``.
+            raise _transport_error(where, exc) from None
         if response.status_code < 400:
             if not response.content:
                 return None

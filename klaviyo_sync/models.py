@@ -1,7 +1,34 @@
 """The Klaviyo integration's settings and sync state."""
 
+import re
+from urllib.parse import urlsplit
+
 from django.core.exceptions import ValidationError
 from django.db import models
+
+from config.api.fields import web_url_problem
+from shop.models import COUNT_MAX
+
+DISPLAY_URI_PLACEHOLDER = "{display_uri}"
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+def product_url_template_problem(template: str) -> str | None:
+    """Why a product URL template is refused, or None (issue 9.5).
+
+    It must hold ``{display_uri}`` in its path, query or fragment (never in the scheme or host,
+    where a display URI could choose the site), and with the placeholder filled in it must be an
+    absolute http(s) URL: the URL is a link in the shopper's email.
+    """
+    if DISPLAY_URI_PLACEHOLDER not in template:
+        return f"The template must contain {DISPLAY_URI_PLACEHOLDER}."
+    problem = web_url_problem(template.replace(DISPLAY_URI_PLACEHOLDER, "item"))
+    if problem:
+        return f"The template {problem}, e.g. https://shop.example.com/product/{{display_uri}}."
+    parts = urlsplit(template)
+    if DISPLAY_URI_PLACEHOLDER in parts.scheme + parts.netloc:
+        return f"{DISPLAY_URI_PLACEHOLDER} must be in the URL's path, not in its host."
+    return None
 
 
 class CatalogSyncState(models.TextChoices):
@@ -59,10 +86,18 @@ class IntegrationSettings(models.Model):
         return "Klaviyo integration"
 
     def clean(self) -> None:
-        if "{display_uri}" not in self.product_url_template:
-            raise ValidationError(
-                {"product_url_template": "The template must contain {display_uri}."}
-            )
+        errors: dict[str, str] = {}
+        template_problem = product_url_template_problem(self.product_url_template)
+        if template_problem:
+            errors["product_url_template"] = template_problem
+        # The column's range on PostgreSQL, also on SQLite (which would store more), so that a
+        # setting that works in the demo works in production.
+        if isinstance(self.minimum_stock_level, int) and self.minimum_stock_level > COUNT_MAX:
+            errors["minimum_stock_level"] = f"The minimum must be at most {COUNT_MAX}."
+        if not (isinstance(self.base_currency, str) and _CURRENCY.fullmatch(self.base_currency)):
+            errors["base_currency"] = "The currency must be 3 upper-case letters (ISO 4217)."
+        if errors:
+            raise ValidationError(errors)
         if self.back_in_stock_enabled and self.first_full_sync_completed_at is None:
             raise ValidationError(
                 {

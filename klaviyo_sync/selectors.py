@@ -5,12 +5,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 from django.conf import settings
 from django.db import connection
 
 from backinstock.models import BackInStockVariant
-from klaviyo_sync.models import CatalogSyncRun, IntegrationSettings
+from klaviyo_sync.client import url_without_credentials
+from klaviyo_sync.models import DISPLAY_URI_PLACEHOLDER, CatalogSyncRun, IntegrationSettings
 from klaviyo_sync.payloads import (
     BackInStockItemData,
     BackInStockVariantData,
@@ -58,7 +60,9 @@ def catalog_sync_run_latest(*, full: bool | None = None) -> CatalogSyncRun | Non
 
 
 def product_url(*, template: str, display_uri: str) -> str:
-    return template.replace("{display_uri}", display_uri)
+    """The template with the display item's URI as one percent-encoded path segment
+    (``x"><script>`` becomes ``x%22%3E%3Cscript%3E``; a ``/`` in it is ``%2F``)."""
+    return template.replace(DISPLAY_URI_PLACEHOLDER, quote(display_uri, safe=""))
 
 
 def _default_language_code() -> str:
@@ -325,7 +329,7 @@ def integration_status() -> dict[str, object]:
         "baseCurrency": record.base_currency,
         "klaviyo": {
             "apiKey": "present" if settings.KLAVIYO_API_KEY else "absent",
-            "apiUrl": settings.KLAVIYO_API_URL,
+            "apiUrl": url_without_credentials(settings.KLAVIYO_API_URL),
             "revision": settings.KLAVIYO_REVISION,
         },
     }

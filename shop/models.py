@@ -9,6 +9,31 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import models
 
+# The largest figure a PositiveIntegerField holds on every database we run on (PostgreSQL's
+# integer): stock figures above it are refused as input, never a DataError.
+COUNT_MAX = 2**31 - 1
+
+
+def location_code_canonical(code: str) -> str:
+    """The one form of a country or state code: trimmed and upper-case (``"qld "`` -> ``QLD``).
+
+    Imports, the admin, look-ups and the virtual ids (``12366_AU_QLD``) all use it, so that a
+    catalog writing ``Qld`` and a storefront writing ``qld`` mean the same state (issue 8.5).
+    """
+    return code.strip().upper()
+
+
+class LocationCodeField(models.CharField):
+    """A country or state code, stored and compared in its canonical form whatever is given."""
+
+    def to_python(self, value: object) -> object:
+        value = super().to_python(value)
+        return location_code_canonical(value) if isinstance(value, str) else value
+
+    def get_prep_value(self, value: object) -> object:
+        value = super().get_prep_value(value)
+        return location_code_canonical(value) if isinstance(value, str) else value
+
 
 class Language(models.Model):
     code = models.CharField(max_length=10, unique=True, help_text="e.g. en, sv, de")
@@ -104,7 +129,7 @@ class Market(models.Model):
 class Country(models.Model):
     """A country; a ship-to country when it has a market and a pricelist (CONTRACT §7)."""
 
-    code = models.CharField(max_length=2, unique=True, help_text="ISO 3166-1 alpha-2")
+    code = LocationCodeField(max_length=2, unique=True, help_text="ISO 3166-1 alpha-2")
     name = models.CharField(max_length=100)
     market = models.ForeignKey(
         Market, on_delete=models.PROTECT, null=True, blank=True, related_name="countries"
@@ -141,7 +166,7 @@ class Country(models.Model):
 
 class State(models.Model):
     country = models.ForeignKey(Country, on_delete=models.CASCADE, related_name="states")
-    code = models.CharField(max_length=10)
+    code = LocationCodeField(max_length=10, help_text="Stored upper-case (QLD).")
     name = models.CharField(max_length=100)
 
     class Meta:

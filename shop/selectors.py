@@ -7,7 +7,16 @@ from django.db import connection
 from django.db.models import F, IntegerField, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, Greatest
 
-from shop.models import Country, DisplayItem, Language, Price, Size, State, Stock
+from shop.models import (
+    Country,
+    DisplayItem,
+    Language,
+    Price,
+    Size,
+    State,
+    Stock,
+    location_code_canonical,
+)
 
 _FREE_TO_ALLOCATE = Greatest(F("physical") - F("allocated"), Value(0), output_field=IntegerField())
 
@@ -112,8 +121,8 @@ def storefront_lookup(
     params = {
         "display_item_id": display_item_id,
         "size_id": size_id,
-        "country_code": country_code,
-        "state_code": state_code,
+        "country_code": location_code_canonical(country_code),
+        "state_code": location_code_canonical(state_code) if state_code else state_code,
         "language_code": language_code,
     }
     with connection.cursor() as cursor:

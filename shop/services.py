@@ -1,6 +1,6 @@
 """Writes to the catalog and stock."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from config.api.errors import InvalidInput
 from shop.hooks import announce_stock_changed
-from shop.models import Size, Stock, Warehouse
+from shop.models import COUNT_MAX, Size, Stock, Warehouse
 
 
 @dataclass(frozen=True)
@@ -88,12 +88,32 @@ class StockEntry:
     allocated: int = 0
 
 
-def stock_entries_apply(*, entries: list[StockEntry], path: str = "stock") -> int:
+def _figure_problem(value: int) -> str | None:
+    """What is wrong with a stock figure, or None: it must fit the column (0 to COUNT_MAX)."""
+    if value < 0:
+        return "must be zero or more"
+    if value > COUNT_MAX:
+        return f"must be at most {COUNT_MAX}"
+    return None
+
+
+def stock_entries_apply(
+    *,
+    entries: list[StockEntry],
+    path: str = "stock",
+    problems: Mapping[str, str] | None = None,
+) -> int:
     """Validate every entry against the catalog, then apply all of them or none.
 
     Errors are keyed by the entry's path (``stock[3].sku``) so the caller sees every problem at
-    once. An entry repeating an earlier (SKU, warehouse) is refused: which of two absolute figures
-    is meant cannot be guessed. Returns how many entries were applied.
+    once: figures outside 0..COUNT_MAX (the column's range), unknown SKUs and warehouses, and an
+    entry repeating an earlier (SKU, warehouse), which is refused because which of two absolute
+    figures is meant cannot be guessed. ``problems`` are those the caller already found in the
+    request's structure (an entry it could read only in part stands in ``entries`` with what
+    it could read); they are reported in the same answer and win on the same path.
+
+    Raises ``InvalidInput`` and changes nothing when there is any problem. Returns how many
+    entries were applied.
     """
     size_ids = dict(Size.objects.filter(sku__in={e.sku for e in entries}).values_list("sku", "id"))
     warehouse_ids = dict(
@@ -101,21 +121,26 @@ def stock_entries_apply(*, entries: list[StockEntry], path: str = "stock") -> in
     )
     errors: dict[str, str] = {}
     first_index: dict[tuple[str, str], int] = {}
+    # Entries read only in part: a name they lack ("") is a structural problem, not a catalog one.
+    partial = {key.partition(".")[0] for key in problems or {}}
     for index, entry in enumerate(entries):
         where = f"{path}[{index}]"
-        if entry.sku not in size_ids:
+        if entry.sku not in size_ids and (entry.sku or where not in partial):
             errors[f"{where}.sku"] = f"unknown SKU {entry.sku}"
-        if entry.warehouse not in warehouse_ids:
+        if entry.warehouse not in warehouse_ids and (entry.warehouse or where not in partial):
             errors[f"{where}.warehouse"] = f"unknown warehouse {entry.warehouse}"
-        if entry.physical < 0:
-            errors[f"{where}.physical"] = "must be zero or more"
-        if entry.allocated < 0:
-            errors[f"{where}.allocated"] = "must be zero or more"
+        for name, value in (("physical", entry.physical), ("allocated", entry.allocated)):
+            problem = _figure_problem(value)
+            if problem:
+                errors[f"{where}.{name}"] = problem
+        if not (entry.sku and entry.warehouse):
+            continue  # not read whole: its own problems are already in ``problems``
         earlier = first_index.setdefault((entry.sku, entry.warehouse), index)
         if earlier != index:
             errors[f"{where}.sku"] = (
                 f"{entry.sku} in {entry.warehouse} is already at {path}[{earlier}]"
             )
+    errors.update(problems or {})
     if errors:
         raise InvalidInput(errors)
     stock_set(

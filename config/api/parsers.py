@@ -1,12 +1,16 @@
 """A JSON parser that refuses oversized and deeply nested bodies before they cost anything."""
 
+import codecs
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from django.conf import settings
 from rest_framework import exceptions, status
 from rest_framework.parsers import JSONParser
+
+from config.api.fields import ascii_decimal
 
 
 class RequestTooLarge(exceptions.APIException):
@@ -38,17 +42,58 @@ class LimitedJSONParser(JSONParser):
         limit = min(limit, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         request = parser_context.get("request")
         declared = request.META.get("CONTENT_LENGTH") if request is not None else None
-        try:
-            if declared and int(declared) > limit:
+        if declared:
+            length = ascii_decimal(declared)
+            if length is None:
+                raise exceptions.ParseError("Invalid Content-Length header.")
+            if length > limit:
                 raise RequestTooLarge(f"Request body is larger than {limit} bytes.")
-        except ValueError:
-            raise exceptions.ParseError("Invalid Content-Length header.") from None
+        charset = parser_context.get("encoding") or "utf-8"
+        if not _is_utf8(charset):
+            # RFC 8259 §8.1: JSON between systems is UTF-8. Other charsets, and "charsets" that
+            # are codecs but not text encodings (rot13, base64, zlib), are refused here.
+            raise exceptions.ParseError(f"JSON must be UTF-8, not charset {charset[:40]!r}.")
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
             raise RequestTooLarge(f"Request body is larger than {limit} bytes.")
         try:
-            return json.loads(raw.decode(parser_context.get("encoding", "utf-8")))
+            data = json.loads(raw.decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
             raise exceptions.ParseError(f"Malformed JSON: {exc}") from None
         except RecursionError:
             raise exceptions.ParseError("Malformed JSON: nested too deeply.") from None
+        if _SURROGATE_ESCAPE.search(raw) and not _surrogates_paired(data):
+            raise exceptions.ParseError("Malformed JSON: unpaired surrogate in a string.")
+        return data
+
+
+def _is_utf8(charset: str) -> bool:
+    try:
+        return codecs.lookup(charset).name == "utf-8"
+    except LookupError:
+        return False
+
+
+# Only a \u escape can put a lone surrogate into a string (the raw bytes must decode as UTF-8,
+# which refuses one), so bodies without such an escape skip the walk. NUL characters are left to
+# the fields, which name them on their own path (DRF's CharField refuses them).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _surrogates_paired(data: Any) -> bool:
+    """Whether every string in the document, keys included, is encodable as UTF-8 (a lone
+    surrogate is not, and would fail at the database instead of here)."""
+    pending = [data]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+    return True

@@ -264,7 +264,9 @@ DJANGO_GUID = {
 SHOP_API_KEY = env.str("SHOP_API_KEY", default="")
 INTEGRATION_API_TOKEN = env.str("INTEGRATION_API_TOKEN", default="")
 
-KLAVIYO_API_KEY = env.str("KLAVIYO_API_KEY", default="")
+# Stripped: a key read from a secret file often ends in a newline. Whitespace or control
+# characters inside it are a ``manage.py check`` error (klaviyo_sync.checks).
+KLAVIYO_API_KEY = env.str("KLAVIYO_API_KEY", default="").strip()
 KLAVIYO_API_URL = env.str("KLAVIYO_API_URL", default="https://a.klaviyo.com")
 KLAVIYO_REVISION = env.str("KLAVIYO_REVISION", default="2026-07-15")
 # Every call to Klaviyo has both: no call can hang a worker.

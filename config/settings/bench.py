@@ -5,6 +5,7 @@ database connections, Redis cache and broker from the environment) and changes o
 
 - a fixed secret key, so the bench runs without one (production refuses to start otherwise);
 - ``ALLOWED_HOSTS`` 127.0.0.1: all bench traffic is on loopback;
+- no HTTPS redirect and no HSTS: the bench speaks plain HTTP on loopback;
 - the ceiling app (``bench.ceiling``) and a URL conf that adds its view to the project's;
 - throttles left on but with limits no bench reaches (every request comes from 127.0.0.1), so
   the load measures the endpoint and its Redis round trips rather than 429 answers.
@@ -17,6 +18,9 @@ import os
 
 # production.py refuses a missing or dev-only key at import time, so set the bench's first.
 os.environ["DJANGO_SECRET_KEY"] = "bench-only-fixed-secret-key-not-for-production-0123456789"  # noqa: S105
+
+os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("DJANGO_SECURE_HSTS_SECONDS", "0")
 
 from .production import *  # noqa: F403
 from .production import INSTALLED_APPS, env

@@ -10,14 +10,15 @@ from typing import TypeVar
 
 from django.db.models import CharField, Model
 
+from config.api.fields import text_storable
 from shop.catalog_import.entries import CatalogProblem
+from shop.models import COUNT_MAX
 
 _V = TypeVar("_V", bound=Hashable)
 
 # Limits of the columns values go to, so that a bad value is a problem when reading and not a
 # DataError halfway through the import.
 ID_MAX = 2**63 - 1  # BigIntegerField
-COUNT_MAX = 2**31 - 1  # PositiveIntegerField on PostgreSQL
 PRICE_LIMIT = Decimal(10) ** 10  # DecimalField(max_digits=12, decimal_places=2)
 CENT = Decimal("0.01")
 
@@ -115,6 +116,9 @@ class JsonReader:
             return ""
         if not isinstance(value, str):
             self.problem(where, f"must be a string, not {json_type(value)}")
+            return None
+        if not text_storable(value):
+            self.problem(where, "must not contain NUL characters or unpaired surrogates")
             return None
         if required and not value.strip():
             self.problem(where, "must not be empty")

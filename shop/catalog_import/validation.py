@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from config.api.fields import web_url_problem
 from shop.catalog_import.entries import (
     AllocationRuleEntry,
     Catalog,
@@ -42,6 +43,7 @@ from shop.models import (
     State,
     Variant,
     Warehouse,
+    location_code_canonical,
 )
 
 _COUNTRY_CODE = re.compile(r"[A-Z]{2}")
@@ -271,9 +273,9 @@ class _CatalogReader(JsonReader):
             obj = self.fields(raw, path, _COUNTRY_KEYS)
             if obj is None:
                 continue
-            code = self.text(obj, "code", path, limit=None, required=True)
+            code = self.location_code(obj, path, limit=None)
             if code is not None and not _COUNTRY_CODE.fullmatch(code):
-                self.problem(f"{path}.code", "must be 2 uppercase letters (ISO 3166-1 alpha-2)")
+                self.problem(f"{path}.code", "must be 2 letters (ISO 3166-1 alpha-2)")
                 code = None
             code = self.unique(self.countries, code, f"{path}.code", "country")
             name = self.text(obj, "name", path, limit=max_length(Country, "name"), required=True)
@@ -337,12 +339,24 @@ class _CatalogReader(JsonReader):
             obj = self.fields(raw, where, _STATE_KEYS)
             if obj is None:
                 continue
-            code = self.text(obj, "code", where, limit=max_length(State, "code"), required=True)
+            code = self.location_code(obj, where, limit=max_length(State, "code"))
             code = self.unique(seen, code, f"{where}.code", "state")
             name = self.text(obj, "name", where, limit=max_length(State, "name"), required=True)
             if code is not None and name is not None:
                 entries.append(StateEntry(code=code, name=name))
         return tuple(entries)
+
+    def location_code(self, obj: dict[str, object], path: str, *, limit: int | None) -> str | None:
+        """A country or state code in its canonical upper-case form (``Qld`` reads as ``QLD``),
+        so that codes differing only by case are duplicates."""
+        code = self.text(obj, "code", path, limit=None, required=True)
+        if code is None:
+            return None
+        code = location_code_canonical(code)
+        if limit is not None and len(code) > limit:
+            self.problem(f"{path}.code", f"must be at most {limit} characters")
+            return None
+        return code
 
     # --- products -------------------------------------------------------------------------------
 
@@ -444,10 +458,17 @@ class _CatalogReader(JsonReader):
 
     def read_images(self, obj: dict[str, object], path: str) -> tuple[str, ...] | None:
         images = self.items(obj, "images", path)
+        valid: list[str] = []
         for index, value in enumerate(images):
-            if not isinstance(value, str) or not value:
-                self.problem(f"{path}.images[{index}]", "must be a URL string")
-        valid = [value for value in images if isinstance(value, str) and value]
+            problem = (
+                web_url_problem(value)
+                if isinstance(value, str) and value
+                else "must be a URL string"
+            )
+            if problem:
+                self.problem(f"{path}.images[{index}]", problem)
+            else:
+                valid.append(str(value))
         return tuple(valid) if len(valid) == len(images) else None
 
     def read_translations(

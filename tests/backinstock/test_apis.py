@@ -579,3 +579,14 @@ def test_a_bad_delete_klaviyo_profile_value_is_a_400_and_erases_nothing(api_clie
     assert response.status_code == 400
     assert list(response.json()["errors"]) == ["deleteKlaviyoProfile"]
     assert Subscription.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "item", ["12366-2³", "¹2366-23400", "١٢٣٦٦-23400", "12366-23_400", "+12366-23400"]
+)
+def test_an_item_id_that_is_not_ascii_digits_is_not_found_never_a_500(api_client, item):
+    response = post(api_client, {**SE, "item": item})
+
+    assert response.status_code == 400
+    assert response.json() == {"errors": {"item": f"item {item} not found"}}
+    assert not Subscription.objects.exists()

@@ -1,117 +1,129 @@
-"""What Centra's storefront clients rely on, set up in config/settings/base.py: CORS for their
-headers, and a correlation id on every answer, in the request's log lines and in its tasks."""
+"""Which settings each process runs with, and what production refuses (issue 9.7)."""
 
-import io
-import logging
+import os
+import subprocess
+import sys
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
-ORIGIN = "https://shop.example.com"
-CHECKOUT_URL = "/api/checkout-api/back-in-stock-subscription"
-SE = {"item": "12366-23400", "shipTo": {"country": "SE"}, "email": "ann@example.com"}
+from tests.worker import PROJECT_ROOT
 
-
-@pytest.fixture
-def allowed_origin(settings):
-    settings.CORS_ALLOWED_ORIGINS = [ORIGIN]
+STRONG_KEY = "k7Qx-3vR9pZ2mW8nB4cY6tH1jL5sD0fG-production-test-key-0123"
 
 
-def preflight(client, url, *, origin=ORIGIN, headers="api-token,content-type"):
-    return client.options(
-        url,
-        HTTP_ORIGIN=origin,
-        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
-        HTTP_ACCESS_CONTROL_REQUEST_HEADERS=headers,
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter in the project, DJANGO_SETTINGS_MODULE unset."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    environment.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
-@pytest.mark.usefixtures("allowed_origin")
-@pytest.mark.parametrize("url", [CHECKOUT_URL, "/api/storefront-api/graphql"])
+def test_the_web_process_without_a_settings_module_runs_production_settings():
+    result = run_python(
+        "import config.wsgi; from django.conf import settings; "
+        "print(settings.SETTINGS_MODULE, settings.DEBUG)",
+        DJANGO_SECRET_KEY=STRONG_KEY,
+    )
+    assert result.stdout.split() == ["config.settings.production", "False"], result.stderr
+
+
+def test_the_web_process_without_a_settings_module_or_a_secret_key_refuses_to_start():
+    result = run_python(
+        "import config.wsgi; from django.conf import settings; print(settings.DEBUG)"
+    )
+    assert result.returncode != 0
+    assert "True" not in result.stdout
+    assert "DJANGO_SECRET_KEY" in result.stderr
+
+
 @pytest.mark.parametrize(
-    "headers", ["api-token,content-type", "x-correlation-id", "API-Token, X-Correlation-ID"]
-)
-def test_a_preflight_for_centras_client_headers_from_an_allowed_origin_is_allowed(
-    client, url, headers
-):
-    response = preflight(client, url, headers=headers)
-
-    assert response.status_code == 200
-    assert response["Access-Control-Allow-Origin"] == ORIGIN
-    allowed = {h.strip() for h in response["Access-Control-Allow-Headers"].split(",")}
-    assert {"api-token", "x-correlation-id", "content-type"} <= allowed
-    assert "POST" in response["Access-Control-Allow-Methods"]
-
-
-@pytest.mark.usefixtures("allowed_origin")
-def test_a_preflight_from_another_origin_is_not_allowed(client):
-    response = preflight(client, CHECKOUT_URL, origin="https://evil.example.net")
-
-    assert "Access-Control-Allow-Origin" not in response
-
-
-@pytest.mark.usefixtures("allowed_origin")
-def test_the_server_side_apis_get_no_cors_headers(client):
-    response = preflight(client, "/api/shop-api/back-in-stock-subscription")
-
-    assert "Access-Control-Allow-Origin" not in response
-
-
-@pytest.mark.usefixtures("allowed_origin", "catalog", "back_in_stock_on")
-def test_an_allowed_origin_can_read_the_correlation_id_and_retry_after(client):
-    response = client.post(CHECKOUT_URL, SE, content_type="application/json", HTTP_ORIGIN=ORIGIN)
-
-    assert response.status_code == 201
-    exposed = {h.strip().lower() for h in response["Access-Control-Expose-Headers"].split(",")}
-    assert {"x-correlation-id", "retry-after"} <= exposed
-
-
-def test_a_correlation_id_sent_by_the_client_is_echoed_as_given(client):
-    response = client.get("/api/checkout-api/selection", HTTP_X_CORRELATION_ID="centra-7f3a-001")
-
-    assert response["X-Correlation-ID"] == "centra-7f3a-001"
-
-
-@pytest.mark.usefixtures("allowed_origin")
-@pytest.mark.parametrize(
-    ("method", "url"),
+    "entry_point",
     [
-        ("get", "/"),
-        ("get", "/api/checkout-api/selection"),
-        ("delete", CHECKOUT_URL),
-        ("post", CHECKOUT_URL),
-        ("options", CHECKOUT_URL),
-        ("get", "/api/schema"),
+        "import config.celery_app",  # celery -A config worker
+        "import runpy, sys; sys.argv = ['manage.py', 'version']; "
+        "runpy.run_path('manage.py', run_name='__main__')",
     ],
 )
-def test_every_answer_gets_a_correlation_id_when_the_client_sent_none(client, method, url):
-    response = getattr(client, method)(url, HTTP_ORIGIN=ORIGIN)
-
-    assert len(response["X-Correlation-ID"]) == 32
-    int(response["X-Correlation-ID"], 16)  # a fresh UUID's hex
-
-
-def test_two_requests_without_an_id_get_different_ones(client):
-    first = client.get("/api/checkout-api/selection")["X-Correlation-ID"]
-    second = client.get("/api/checkout-api/selection")["X-Correlation-ID"]
-
-    assert first != second
+def test_the_worker_and_manage_py_default_to_production_settings(entry_point):
+    result = run_python(
+        f"{entry_point}\nimport os; print(os.environ['DJANGO_SETTINGS_MODULE'])",
+        DJANGO_SECRET_KEY=STRONG_KEY,
+    )
+    assert result.stdout.split()[-1] == "config.settings.production", result.stderr
 
 
-@pytest.fixture
-def console_output():
-    """What the console handler of settings.LOGGING writes, while the test runs."""
-    [console] = [h for h in logging.getLogger().handlers if h.get_name() == "console"]
-    stream = io.StringIO()
-    previous = console.setStream(stream)
-    try:
-        yield stream
-    finally:
-        console.setStream(previous)
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("a" * 64, "fewer than 5 different characters"),
+        ("abcdefghijklmnopqrstuvwxyz012345", "fewer than 50 characters"),
+        ("django-insecure-" + "x1y2z3w4v5" * 5, "development key"),
+        ("dev-only-" + "x1y2z3w4v5" * 5, "development key"),
+    ],
+)
+def test_production_refuses_a_weak_secret_key_by_djangos_w009_rule(key, reason):
+    result = run_python(
+        "import django; django.setup()",
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        DJANGO_SECRET_KEY=key,
+    )
+    assert result.returncode != 0
+    assert reason in result.stderr
+    assert key not in result.stderr
 
 
-def test_the_request_log_lines_carry_its_correlation_id(client, console_output):
-    client.get("/api/checkout-api/selection", HTTP_X_CORRELATION_ID="centra-7f3a-002")
+def test_check_deploy_raises_no_hsts_ssl_redirect_or_secret_key_warning():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=PROJECT_ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")},
+            "DJANGO_SECRET_KEY": STRONG_KEY,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = result.stdout + result.stderr
+    for warning in ("security.W004", "security.W008", "security.W009"):
+        assert warning not in output, output
 
-    [line] = [line for line in console_output.getvalue().splitlines() if "Not Found" in line]
-    assert "[centra-7f3a-002]" in line
-    assert "/api/checkout-api/selection" in line
+
+def test_the_switches_turn_ssl_redirect_and_hsts_off():
+    result = run_python(
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.SECURE_SSL_REDIRECT, settings.SECURE_HSTS_SECONDS)",
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        DJANGO_SECRET_KEY=STRONG_KEY,
+        DJANGO_SECURE_SSL_REDIRECT="false",
+        DJANGO_SECURE_HSTS_SECONDS="0",
+    )
+    assert result.stdout.split() == ["False", "0"], result.stderr
+
+
+def test_the_bench_settings_still_load_over_plain_http():
+    result = run_python(
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.DEBUG, settings.SECURE_SSL_REDIRECT)",
+        DJANGO_SETTINGS_MODULE="config.settings.bench",
+    )
+    assert result.stdout.split() == ["False", "False"], result.stderr
+
+
+@pytest.mark.django_db
+def test_demo_admin_refuses_any_database_but_the_demos_sqlite_file(settings):
+    from django.contrib.auth import get_user_model
+
+    settings.DEBUG = True
+    with pytest.raises(CommandError, match="demo's SQLite database"):
+        call_command("demo_admin")
+    assert not get_user_model().objects.filter(username="admin").exists()

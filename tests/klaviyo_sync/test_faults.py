@@ -316,6 +316,7 @@ def test_postgresql_restarted_under_traffic_loses_nothing_and_answers_5xx_only_w
             "DATABASE_URL": postgres.create_database("backinstock"),
             "DJANGO_SETTINGS_MODULE": "config.settings.production",  # as deployed
             "DJANGO_SECRET_KEY": "fault-test-secret-key-that-is-long-enough-for-production",
+            "DJANGO_SECURE_SSL_REDIRECT": "false",  # the test speaks plain HTTP to gunicorn
             "SUBSCRIBE_RATE_PER_CLIENT": "none",
             **FAST_SWEEP,
         }

@@ -483,3 +483,32 @@ def test_the_display_item_page_s_queries_do_not_grow_with_its_sizes(
         return len(queries)
 
     assert queries_for_page_with(1) == queries_for_page_with(6)
+
+
+@pytest.mark.parametrize("figure", [2**31, 2**63, -1])
+def test_a_stock_figure_outside_the_columns_range_is_a_form_error_in_the_admin(
+    admin_client, shop_records, new_jersey, figure
+):
+    data = {"size": shop_records.pk, "warehouse": new_jersey.pk, "physical": figure}
+
+    response = admin_client.post(_url(Stock, "add"), {**data, "allocated": 0})
+
+    assert response.status_code == 200  # the form again, with the error on physical
+    assert response.context["adminform"].form.errors["physical"]
+    assert not Stock.objects.filter(warehouse=new_jersey).exists()
+
+
+def test_a_country_code_in_any_case_is_saved_upper_case_from_the_admin(admin_client, db):
+    form = {
+        "code": "au",
+        "name": "Australia",
+        "states-TOTAL_FORMS": "1",
+        "states-INITIAL_FORMS": "0",
+        "states-0-code": "qld",
+        "states-0-name": "Queensland",
+    }
+
+    response = admin_client.post(_url(Country, "add"), form)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert list(Country.objects.get(code="AU").states.values_list("code", flat=True)) == ["QLD"]

@@ -169,3 +169,73 @@ def test_the_integration_api_needs_the_bearer_token(
     assert response.status_code == status
     assert Stock.objects.count() == (1 if status == 200 else 0)
     assert TOKEN not in response.content.decode()
+
+
+@pytest.mark.parametrize("figure", [2**31, 2**63, 10**30])
+def test_a_figure_beyond_the_columns_range_is_a_400_on_its_field(api_client, locations, figure):
+    response = put_stock(
+        api_client,
+        {
+            "stock": [
+                {"sku": "HD-1-BLK-M", "warehouse": "Stockholm", "physical": 1, "allocated": figure}
+            ]
+        },
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"errors": {"stock[0].allocated": "must be at most 2147483647"}}
+    assert not Stock.objects.exists()
+
+
+def test_the_largest_figure_the_column_holds_is_accepted(api_client, locations):
+    entry = {"sku": "HD-1-BLK-M", "warehouse": "Stockholm", "physical": 2**31 - 1}
+    assert put_stock(api_client, {"stock": [entry]}).status_code == 200
+    assert Stock.objects.get().physical == 2**31 - 1
+
+
+def test_structural_range_and_catalog_problems_come_in_one_answer(api_client, locations):
+    response = put_stock(
+        api_client,
+        {
+            "stock": [
+                {"sku": "HD-9", "warehouse": "Mars", "physical": -1},
+                {"sku": "HD-8", "warehouse": "Stockholm", "physical": "many"},
+                "not an entry",
+            ]
+        },
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "errors": {
+            "stock[0].sku": "unknown SKU HD-9",
+            "stock[0].warehouse": "unknown warehouse Mars",
+            "stock[0].physical": "must be zero or more",
+            "stock[1].sku": "unknown SKU HD-8",
+            "stock[1].physical": "must be an integer",
+            "stock[2]": "Invalid data. Expected a dictionary, but got str.",
+        }
+    }
+
+
+@pytest.mark.parametrize("figure", [True, 1.5, "12", "²"])
+def test_a_figure_that_is_not_a_json_integer_is_refused_on_its_field(api_client, locations, figure):
+    entry = {"sku": "HD-1-BLK-M", "warehouse": "Stockholm", "physical": figure}
+    response = put_stock(api_client, {"stock": [entry]})
+
+    assert response.status_code == 400
+    assert response.json() == {"errors": {"stock[0].physical": "must be an integer"}}
+
+
+def test_an_unpaired_surrogate_anywhere_in_the_body_is_a_400(api_client, locations):
+    response = api_client.post(
+        URL,
+        b'{"stock": [{"sku": "\\ud800", "warehouse": "Stockholm", "physical": 1}]}',
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {TOKEN}",
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "errors": {"body": "Malformed JSON: unpaired surrogate in a string."}
+    }

@@ -1,4 +1,5 @@
 import copy
+import importlib
 import json
 from collections.abc import Callable
 from decimal import Decimal
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
+from backinstock.models import BackInStockVariant
 from shop.catalog_import import CatalogInvalid, catalog_import_run, catalog_validate
 from shop.hooks import display_items_changed, stock_changed
 from shop.models import (
@@ -267,9 +269,9 @@ SIZE = "products[0].variants[0].sizes[0]"
             id="unknown-language",
         ),
         pytest.param(
-            lambda d: d["countries"][0].update(code="se"),
+            lambda d: d["countries"][0].update(code="S1"),
             "countries[0].code",
-            "must be 2 uppercase letters",
+            "must be 2 letters",
             id="bad-country-code",
         ),
         pytest.param(
@@ -508,3 +510,106 @@ def test_the_service_raises_catalog_invalid_with_the_problems(demo):
         "warehouses[4].name: duplicate warehouse Berlin (also at warehouses[1].name)"
     ]
     assert Product.objects.count() == 0
+
+
+def _with_australia(demo: dict[str, Any], *state_codes: str) -> dict[str, Any]:
+    demo["countries"].append(
+        {
+            "code": "au",
+            "name": "Australia",
+            "market": "USA",
+            "pricelist": "USD",
+            "language": "en",
+            "states": [{"code": code, "name": f"State {code}"} for code in state_codes],
+        }
+    )
+    return demo
+
+
+def test_country_and_state_codes_in_any_case_are_stored_upper_case(demo):
+    catalog_import_run(data=_with_australia(demo, "Qld", "nsw"))
+
+    australia = Country.objects.get(code="AU")
+    assert sorted(australia.states.values_list("code", flat=True)) == ["NSW", "QLD"]
+
+
+@pytest.mark.parametrize("spelling", ["qld", "QLD", "Qld"])
+def test_every_spelling_of_an_imported_state_subscribes_to_its_upper_case_virtual_item(
+    demo, api_client, back_in_stock_on, spelling
+):
+    catalog_import_run(data=_with_australia(demo, "Qld", "nsw"))
+
+    response = api_client.post(
+        "/api/checkout-api/back-in-stock-subscription",
+        {
+            "item": "12366-23400",
+            "shipTo": {"country": "au", "state": spelling},
+            "email": "ann@example.com",
+        },
+        format="json",
+    )
+
+    assert response.status_code == 201, response.json()
+    assert BackInStockVariant.objects.get().external_id == "12366_AU_QLD_23400"
+
+
+def test_state_codes_that_differ_only_by_case_are_duplicates_at_their_path(demo):
+    problems = catalog_validate(data=_with_australia(demo, "QLD", "Qld"))
+
+    assert [(p.path, p.message) for p in problems] == [
+        (
+            "countries[4].states[1].code",
+            "duplicate state QLD (also at countries[4].states[0].code)",
+        )
+    ]
+
+
+def test_a_country_code_differing_only_by_case_from_another_is_a_duplicate(demo):
+    demo["countries"][1]["code"] = "se"
+
+    problems = catalog_validate(data=demo)
+
+    assert [p.path for p in problems] == ["countries[1].code"]
+    assert "duplicate country SE" in problems[0].message
+
+
+def test_the_data_migration_upper_cases_codes_and_drops_unreachable_case_duplicates(demo):
+    from django.apps import apps
+    from django.db import connection
+
+    from shop.models import State
+
+    migration = importlib.import_module("shop.migrations.0002_location_codes_upper_case")
+    catalog_import_run(data=_with_australia(demo, "QLD"))
+    australia = Country.objects.get(code="AU")
+    with connection.cursor() as cursor:  # as rows were stored before codes had one form
+        cursor.execute("UPDATE shop_country SET code = 'au' WHERE id = %s", [australia.id])
+        cursor.execute(
+            "INSERT INTO shop_state (country_id, code, name) VALUES (%s, 'Qld', 'Old'), "
+            "(%s, 'nsw', 'New South Wales')",
+            [australia.id, australia.id],
+        )
+
+    migration.codes_upper_case(apps, None)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT code FROM shop_country WHERE id = %s", [australia.id])
+        assert cursor.fetchone() == ("AU",)
+    assert sorted(State.objects.filter(country=australia).values_list("code", "name")) == [
+        ("NSW", "New South Wales"),
+        ("QLD", "State QLD"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "image",
+    ["javascript:alert(1)", "data:image/png;base64,AAAA", "//cdn.example.com/a.jpg", "a.jpg"],
+)
+def test_an_image_url_that_is_not_http_is_refused_at_its_path(demo, image):
+    _variant(demo)["images"][0] = image
+
+    problems = catalog_validate(data=demo)
+
+    assert [(p.path, p.message) for p in problems] == [
+        ("products[0].variants[0].images[0]", "must be an absolute http:// or https:// URL")
+    ]

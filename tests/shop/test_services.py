@@ -104,3 +104,21 @@ def test_set_stock_names_what_is_wrong(locations):
     with pytest.raises(CommandError, match="physical: must be zero or more"):
         call_command("set_stock", "HD-1-BLK-M", "Stockholm", "-1")
     assert not Stock.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["2147483648"], "physical: must be at most 2147483647"),
+        ([str(2**63)], "physical: must be at most 2147483647"),
+        (["1", "--allocated", str(10**30)], "allocated: must be at most 2147483647"),
+        (["2³"], "is not a whole number in ASCII digits"),
+        (["١٢"], "is not a whole number in ASCII digits"),
+    ],
+)
+def test_set_stock_refuses_figures_outside_the_column_or_not_in_ascii_digits(
+    locations, arguments, message
+):
+    with pytest.raises(CommandError, match=message):
+        call_command("set_stock", "HD-1-BLK-M", "Stockholm", *arguments)
+    assert not Stock.objects.exists()

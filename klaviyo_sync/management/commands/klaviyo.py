@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from config.api.fields import ascii_integer_argument
 from klaviyo_sync.client import KlaviyoError
 from klaviyo_sync.models import CatalogSyncRun, CatalogSyncState, CatalogSyncTrigger
 from klaviyo_sync.selectors import integration_settings_get, integration_status
@@ -30,7 +31,7 @@ class Command(BaseCommand):
         configure = sub.add_parser("configure", help="change the integration's settings")
         configure.add_argument("--catalog-sync", type=_on_off, metavar="on|off")
         configure.add_argument("--back-in-stock", type=_on_off, metavar="on|off")
-        configure.add_argument("--minimum-stock-level", type=int, metavar="N")
+        configure.add_argument("--minimum-stock-level", type=ascii_integer_argument, metavar="N")
         configure.add_argument("--product-url-template", metavar="T")
         configure.add_argument("--base-currency", metavar="C")
         sync = sub.add_parser("sync-catalog", help="queue (or with --wait, run) a catalog sync")

@@ -3,6 +3,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.api.errors import InvalidInput
+from config.api.fields import ascii_integer_argument, text_storable
 from shop.services import StockEntry, stock_entries_apply
 
 
@@ -12,10 +13,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("sku")
         parser.add_argument("warehouse")
-        parser.add_argument("physical", type=int)
-        parser.add_argument("--allocated", type=int, default=0)
+        parser.add_argument("physical", type=ascii_integer_argument)
+        parser.add_argument("--allocated", type=ascii_integer_argument, default=0)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        for name in ("sku", "warehouse"):
+            if not text_storable(options[name]):
+                raise CommandError(f"{name}: must be text without NUL or undecodable bytes")
         entry = StockEntry(
             sku=options["sku"],
             warehouse=options["warehouse"],
