@@ -351,11 +351,16 @@ def size_id(index: int, size_index: int, *, sizes_per_item: int) -> int:
 
 
 def shop_catalog_rows_create(
-    *, items: int, sizes_per_item: int = 0, physical_by_warehouse: dict[str, int] | None = None
+    *,
+    items: int,
+    sizes_per_item: int = 0,
+    physical_by_warehouse: dict[str, int] | None = None,
+    priced_everywhere: bool = False,
 ) -> None:
     """``items`` published display items, a product per two, written ``ROWS_PER_BATCH`` at a time.
 
-    Each has 1-2 images, prices in 2-3 pricelists and 1-2 translations; with ``sizes_per_item``
+    Each has 1-2 images, prices in 2-3 pricelists (all three with ``priced_everywhere``, so that
+    it is sold in every ship-to country) and 1-2 translations; with ``sizes_per_item``
     it has sizes (SKU ``SKU-<size id>``) with ``physical_by_warehouse`` stock each. Batches keep
     this process's memory low, so its peak RSS stays the sync's to measure.
     """
@@ -426,7 +431,11 @@ def shop_catalog_rows_create(
                 )
                 for code in translated
             )
-            priced = ("SEK", "USD") if index % 3 == 0 else ("SEK", "EUR", "USD")
+            priced = (
+                ("SEK", "USD")
+                if index % 3 == 0 and not priced_everywhere
+                else ("SEK", "EUR", "USD")
+            )
             prices.extend(
                 Price(
                     display_item_id=item_id,

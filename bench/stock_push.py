@@ -249,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             items=math.ceil(sizes / SIZES_PER_ITEM),
             sizes_per_item=SIZES_PER_ITEM,
             physical_by_warehouse=STOCK_BEFORE,
+            priced_everywhere=True,
         )
         integration_settings_get()
         external_ids = back_in_stock_rows_create(variants=args.variants)

@@ -38,7 +38,7 @@ def test_a_storefront_post_travels_to_a_klaviyo_back_in_stock_subscription(
     assert SECRETS[2] == settings.KLAVIYO_API_KEY
     broker_purge()
     worker_log = tmp_path / "worker.log"
-    with running_worker(log_path=worker_log, loglevel="debug"):
+    with running_worker(log_path=worker_log, loglevel="debug", beat=True):
         # Switching catalog sync on syncs the demo catalog...
         call_command("klaviyo", "configure", "--catalog-sync", "on")
         wait_until(completed_sync, timeout=60, message="the initial full sync did not complete")
@@ -55,11 +55,16 @@ def test_a_storefront_post_travels_to_a_klaviyo_back_in_stock_subscription(
         assert response.status_code == 201
         assert response["X-Correlation-ID"] == CORRELATION_ID
 
-        # and the subscription ends in Klaviyo on the right variant.
+        # and the subscription ends in Klaviyo on the right variant, its profile following.
         wait_until(
             lambda: sandbox.snapshot()["back_in_stock_subscriptions"],
             timeout=30,
             message="no back-in-stock subscription reached the sandbox",
+        )
+        wait_until(
+            lambda: sandbox.snapshot()["profiles"]["ann@example.com"]["properties"],
+            timeout=30,
+            message="the profile's properties did not reach the sandbox",
         )
         state = sandbox.snapshot()
         [event] = state["back_in_stock_subscriptions"]

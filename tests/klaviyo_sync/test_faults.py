@@ -63,6 +63,17 @@ def all_subscribed(expected: int):
     return check
 
 
+def all_profiles_set(expected: int):
+    """Every subscription subscribed, and its profile's properties in Klaviyo too."""
+
+    def check() -> bool:
+        connection.close()
+        subscribed = Subscription.objects.filter(status="subscribed")
+        return subscribed.exclude(profile_sent_at=None).count() == expected
+
+    return check
+
+
 def pushes_in_flight(emails: list[str]) -> set[str]:
     """Subscriptions a worker has claimed and not yet recorded as sent to Klaviyo: if the push is
     cut now, Klaviyo may have (or get) the subscription while the row says it has not."""
@@ -145,15 +156,15 @@ def test_klaviyo_429s_5xx_slow_answers_and_dropped_connections_lose_and_double_n
     sandbox.add_fault("slow", delay=2, count=4, path_prefix=KLAVIYO_SUBSCRIPTIONS)
     sandbox.add_fault("drop", count=3, path_prefix=KLAVIYO_SUBSCRIPTIONS)
     sandbox.add_fault("throttle", retry_after=1, count=8, path_prefix="/api/catalog-variants")
-    sandbox.add_fault("error", status=500, seconds=3, path_prefix="/api/profile-import")
-    sandbox.add_fault("slow", delay=2, count=2, path_prefix="/api/profile-import")
+    sandbox.add_fault("error", status=500, seconds=3, path_prefix="/api/profile-bulk-import-jobs")
+    sandbox.add_fault("slow", delay=2, count=2, path_prefix="/api/profile-bulk-import-jobs")
     sandbox.add_fault("drop", count=3, path_prefix="/api/catalog-items")
     emails = [f"shopper{i}@example.com" for i in range(20)]
     broker_purge()
 
     with running_worker(log_path=tmp_path / "worker.log", beat=True, **FAST_SWEEP):
         assert {post(api_client, email).status_code for email in emails} == {201}
-        wait_until(all_subscribed(20), timeout=120, message="not every subscription arrived")
+        wait_until(all_profiles_set(20), timeout=120, message="not every subscription arrived")
 
     assert sandbox.faults.active() == [], "a fault was never reached"
     assert_each_arrived_once(sandbox, emails)

@@ -200,7 +200,7 @@ def test_a_real_worker_with_a_password_in_the_url_and_a_newline_after_the_key_lo
         return Subscription.objects.get(id=subscription_id).status == "failed"
 
     log_path = tmp_path / "worker.log"
-    with running_worker(log_path=log_path, loglevel="debug", **leaky):
+    with running_worker(log_path=log_path, loglevel="debug", beat=True, **leaky):
         wait_until(failed, timeout=60, message="the push did not end failed")
 
     log = log_path.read_text(encoding="utf-8", errors="replace")
