@@ -7,12 +7,19 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Max, QuerySet
+from django.db.models import Max
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from backinstock.admin import BackInStockVariantAdmin, SubscriptionAdmin
-from backinstock.models import BackInStockVariant, Subscription
+from backinstock.admin import (
+    StorefrontItemSearch,
+    product_columns,
+    product_select_related,
+    ship_to_filters,
+    size_columns,
+)
+from backinstock.admin_hooks import subscription_column_add, variant_inline_add
+from backinstock.models import Subscription
 from klaviyo_sync.models import CatalogSyncRun, IntegrationSettings, Restock, SentCatalogObject
 from klaviyo_sync.selectors import catalog_sync_run_latest, integration_settings_get
 from klaviyo_sync.services import integration_settings_update
@@ -188,13 +195,29 @@ class SentCatalogObjectAdmin(_ReadOnly):
 
 
 @admin.register(Restock)
-class RestockAdmin(_ReadOnly):
+class RestockAdmin(StorefrontItemSearch, _ReadOnly):
     """When Klaviyo was told a back-in-stock variant is available again, and who was waiting."""
 
-    list_display = ("sent_at", "variant", "previous_quantity", "quantity", "waiting_subscribers")
-    list_select_related = ("variant",)
-    search_fields = ("variant__external_id",)
-    list_filter = ("variant__product__country",)
+    storefront_item_path = "variant__"
+    list_display = (
+        "sent_at",
+        *product_columns(path="variant__product__"),
+        *size_columns(path="variant__"),
+        "variant",
+        "previous_quantity",
+        "quantity",
+        "waiting_subscribers",
+    )
+    list_select_related = (
+        *product_select_related(path="variant__product__"),
+        "variant__size",
+    )
+    search_fields = (
+        "variant__external_id",
+        "variant__size__sku",
+        "variant__product__display_item__variant__product__name",
+    )
+    list_filter = ship_to_filters(path="variant__product__")
     date_hierarchy = "sent_at"
 
 
@@ -210,27 +233,13 @@ class RestockInline(admin.TabularInline):
         return False
 
 
-class BackInStockVariantWithRestocksAdmin(BackInStockVariantAdmin):
-    """The variant page, with what Klaviyo was told and when (back in stock knows nothing of
-    Klaviyo, so the Klaviyo integration adds it here)."""
-
-    inlines = [RestockInline]
+@admin.display(description="last restock told to Klaviyo", ordering="last_restock")
+def last_restock_sent(obj: Subscription) -> Any:
+    return obj.last_restock or "-"  # type: ignore[attr-defined]
 
 
-class SubscriptionWithRestocksAdmin(SubscriptionAdmin):
-    list_display = (*SubscriptionAdmin.list_display, "last_restock_sent")
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Subscription]:
-        return (
-            super().get_queryset(request).annotate(last_restock=Max("variant__restocks__sent_at"))
-        )
-
-    @admin.display(description="last restock told to Klaviyo", ordering="last_restock")
-    def last_restock_sent(self, obj: Subscription) -> Any:
-        return obj.last_restock or "-"  # type: ignore[attr-defined]
-
-
-admin.site.unregister(BackInStockVariant)
-admin.site.register(BackInStockVariant, BackInStockVariantWithRestocksAdmin)
-admin.site.unregister(Subscription)
-admin.site.register(Subscription, SubscriptionWithRestocksAdmin)
+# Back in stock knows nothing of Klaviyo: what Klaviyo was told, and when, is added to its pages.
+variant_inline_add(inline=RestockInline)
+subscription_column_add(
+    column=last_restock_sent, annotations={"last_restock": Max("variant__restocks__sent_at")}
+)

@@ -230,3 +230,29 @@ def test_restocks_show_on_the_variant_page_and_next_to_subscriptions(admin_clien
     assert "Restocks" in variant_page and ">25<" in variant_page.replace(" ", "")
     assert "last restock told to klaviyo" in subscriptions.lower()
     assert str(sent_at.year) in subscriptions
+
+
+def test_the_restock_list_names_the_product_and_is_found_by_storefront_item_id(admin_client):
+    from django.utils import timezone
+
+    from klaviyo_sync.models import Restock
+    from tests.factories import BackInStockVariantFactory
+
+    variant = BackInStockVariantFactory(product__display_item__variant__product__name="Hoodie")
+    other = BackInStockVariantFactory()
+    for restocked in (variant, other):
+        Restock.objects.create(
+            variant=restocked,
+            previous_quantity=0,
+            quantity=25,
+            waiting_subscribers=1,
+            sent_at=timezone.now(),
+        )
+    storefront_item = f"{variant.product.display_item_id}-{variant.size_id}"
+
+    response = admin_client.get(
+        reverse("admin:klaviyo_sync_restock_changelist"), {"q": storefront_item}
+    )
+
+    assert [restock.variant_id for restock in response.context["cl"].result_list] == [variant.pk]
+    assert "Hoodie" in response.content.decode()
