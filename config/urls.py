@@ -3,6 +3,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from backinstock import apis as backinstock_apis
+from klaviyo_sync.admin_demand import demand_report_view
 from shop import apis as shop_apis
 
 urlpatterns = [
@@ -24,5 +25,11 @@ urlpatterns = [
     path("api/integration-api/stock", shop_apis.StockUpdateApi.as_view(), name="integration-stock"),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # The demand report sits among back in stock's admin pages (CONTRACT §9).
+    path(
+        "admin/backinstock/demand/",
+        admin.site.admin_view(demand_report_view),
+        name="backinstock-demand",
+    ),
     path("admin/", admin.site.urls),
 ]
