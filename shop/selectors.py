@@ -2,10 +2,9 @@
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from django.db import connection
-from django.db.models import F, IntegerField, QuerySet, Subquery, Sum, Value
+from django.db.models import F, IntegerField, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, Greatest
 
 from shop.models import Country, DisplayItem, Language, Size, State, Stock
@@ -131,21 +130,3 @@ def storefront_lookup(
 def language_default() -> Language | None:
     """The store's default language; the first by code if none is marked default."""
     return Language.objects.order_by("-is_default", "code").first()
-
-
-def availability_for_ship_to_subquery(*, size_id: Any, country_id: Any) -> Coalesce:
-    """``availability_for_ship_to`` as an SQL expression, for annotating many rows at once.
-
-    ``size_id`` and ``country_id`` are expressions of the outer query (``OuterRef("size_id")``).
-    """
-    total = (
-        Stock.objects.filter(
-            size_id=size_id,
-            warehouse__allocation_rules__markets__countries__id=country_id,
-            warehouse__allocation_rules__markets__countries__is_ship_to=True,
-        )
-        .values("size_id")
-        .annotate(total=Sum(_FREE_TO_ALLOCATE))
-        .values("total")
-    )
-    return Coalesce(Subquery(total, output_field=IntegerField()), Value(0))
