@@ -1,7 +1,6 @@
 """The Klaviyo integration's settings page: one record, edited in place."""
 
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from django import forms
 from django.conf import settings
@@ -24,6 +23,7 @@ from klaviyo_sync.models import CatalogSyncRun, IntegrationSettings, Restock, Se
 from klaviyo_sync.selectors import catalog_sync_run_latest, integration_settings_get
 from klaviyo_sync.services import integration_settings_update
 from klaviyo_sync.services.catalog import catalog_sync_progress_percent
+from klaviyo_sync.services.connection import url_without_credentials
 from klaviyo_sync.tasks import sync_catalog
 
 EDITABLE_FIELDS = (
@@ -33,16 +33,6 @@ EDITABLE_FIELDS = (
     "product_url_template",
     "base_currency",
 )
-
-
-def _without_credentials(url: str) -> str:
-    """The URL without any ``user:password@`` part, which must not reach an admin page."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @admin.register(IntegrationSettings)
@@ -104,7 +94,7 @@ class IntegrationSettingsAdmin(admin.ModelAdmin):
 
     @admin.display(description="Klaviyo API URL")
     def api_url(self, obj: IntegrationSettings) -> str:
-        return _without_credentials(settings.KLAVIYO_API_URL)
+        return url_without_credentials(settings.KLAVIYO_API_URL)
 
     @admin.display(description="Klaviyo API revision")
     def api_revision(self, obj: IntegrationSettings) -> str:

@@ -30,6 +30,7 @@ RateClass = Literal[
     "back_in_stock",
     "profile_import",
     "data_privacy",
+    "accounts",
 ]
 
 # (burst per second, steady per minute), from KLAVIYO.md and Klaviyo's endpoint docs.
@@ -40,6 +41,7 @@ KLAVIYO_RATE_LIMITS: dict[str, tuple[int, int]] = {
     "back_in_stock": (350, 3500),
     "profile_import": (75, 700),
     "data_privacy": (3, 60),
+    "accounts": (1, 15),
 }
 
 # Returns 0 and records the call when both windows have room, else the milliseconds to wait.

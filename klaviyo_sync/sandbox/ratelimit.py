@@ -21,6 +21,7 @@ REAL_LIMITS: dict[str, tuple[int, int]] = {
     "back_in_stock": (350, 3500),
     "profile_import": (75, 750),  # the brief said 700/min; the 2026-07-15 spec says 750/m
     "data_privacy": (3, 60),
+    "accounts": (1, 15),
 }
 WINDOWS = (1, 60)
 
@@ -37,6 +38,7 @@ def limit_class(method: str, path: str) -> str | None:
         "/api/back-in-stock-subscriptions": "back_in_stock",
         "/api/profile-import": "profile_import",
         "/api/data-privacy-deletion-jobs": "data_privacy",
+        "/api/accounts": "accounts",
     }.get(path.rstrip("/"))
 
 

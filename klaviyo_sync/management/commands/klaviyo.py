@@ -1,4 +1,4 @@
-"""``manage.py klaviyo status|configure|sync-catalog`` (CONTRACT §6)."""
+"""``manage.py klaviyo status|configure|sync-catalog|check`` (CONTRACT §6)."""
 
 import json
 from typing import Any
@@ -12,6 +12,7 @@ from klaviyo_sync.models import CatalogSyncRun, CatalogSyncState
 from klaviyo_sync.selectors import integration_settings_get, integration_status
 from klaviyo_sync.services import integration_settings_update
 from klaviyo_sync.services.catalog import CatalogSyncBusy, catalog_sync_run
+from klaviyo_sync.services.connection import klaviyo_connection_check
 from klaviyo_sync.tasks import sync_catalog
 
 
@@ -22,7 +23,10 @@ def _on_off(value: str) -> bool:
 
 
 class Command(BaseCommand):
-    help = "The Klaviyo integration: show its status, change its settings, sync the catalog."
+    help = (
+        "The Klaviyo integration: show its status, change its settings, sync the catalog, check "
+        "the connection."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
@@ -36,6 +40,7 @@ class Command(BaseCommand):
         sync = sub.add_parser("sync-catalog", help="queue (or with --wait, run) a catalog sync")
         sync.add_argument("--full", action="store_true", help="every display item, not changes")
         sync.add_argument("--wait", action="store_true", help="run here, with a progress bar")
+        sub.add_parser("check", help="check the API key and the connection with one cheap read")
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -43,6 +48,11 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(integration_status(), indent=2))
         elif action == "configure":
             self._configure(options)
+        elif action == "check":
+            result = klaviyo_connection_check()
+            if not result.ok:
+                raise CommandError(result.message)
+            self.stdout.write(result.message)
         else:
             self._sync(full=options["full"], wait=options["wait"])
 
