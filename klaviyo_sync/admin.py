@@ -7,8 +7,8 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Max
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
 
 from backinstock.admin import (
     StorefrontItemSearch,
@@ -23,7 +23,7 @@ from klaviyo_sync.models import CatalogSyncRun, IntegrationSettings, Restock, Se
 from klaviyo_sync.selectors import catalog_sync_run_latest, integration_settings_get
 from klaviyo_sync.services import integration_settings_update
 from klaviyo_sync.services.catalog import catalog_sync_progress_percent
-from klaviyo_sync.services.connection import url_without_credentials
+from klaviyo_sync.services.connection import klaviyo_connection_check, url_without_credentials
 from klaviyo_sync.tasks import sync_catalog
 
 EDITABLE_FIELDS = (
@@ -132,6 +132,26 @@ class IntegrationSettingsAdmin(admin.ModelAdmin):
         }
         integration_settings_update(record=obj, **changes)
 
+    def get_urls(self) -> list[URLPattern]:
+        check = path(
+            "check-connection/",
+            self.admin_site.admin_view(self.check_connection_view),
+            name="klaviyo_sync_integrationsettings_check_connection",
+        )
+        return [check, *super().get_urls()]
+
+    def check_connection_view(self, request: HttpRequest) -> HttpResponse:
+        """The health panel's "Test Klaviyo connection": what ``klaviyo check`` does."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        result = klaviyo_connection_check()
+        self.message_user(
+            request, result.message, messages.SUCCESS if result.ok else messages.ERROR
+        )
+        return HttpResponseRedirect(reverse("admin:index", current_app=self.admin_site.name))
+
     def response_change(self, request: HttpRequest, obj: IntegrationSettings) -> HttpResponse:
         if "_run_full_sync" in request.POST:
             sync_catalog.delay(full=True)
@@ -227,6 +247,9 @@ class RestockInline(admin.TabularInline):
 def last_restock_sent(obj: Subscription) -> Any:
     return obj.last_restock or "-"  # type: ignore[attr-defined]
 
+
+# The admin's index shows the health panel (klaviyo_sync.health) above the apps.
+admin.site.index_template = "admin/klaviyo_sync/index.html"
 
 # Back in stock knows nothing of Klaviyo: what Klaviyo was told, and when, is added to its pages.
 variant_inline_add(inline=RestockInline)
