@@ -1,6 +1,10 @@
 """``manage.py klaviyo status|configure|sync-catalog|check`` (CONTRACT §6)."""
 
+import argparse
 import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -16,10 +20,29 @@ from klaviyo_sync.services.connection import klaviyo_connection_check
 from klaviyo_sync.tasks import sync_catalog
 
 
+def _count(number: int, noun: str) -> str:
+    """``1 bulk job call``, ``2 bulk job calls``."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _on_off(value: str) -> bool:
     if value not in {"on", "off"}:
-        raise ValueError(value)
+        raise argparse.ArgumentTypeError(f"expected on or off, not {value!r}")
     return value == "on"
+
+
+@contextmanager
+def _quiet_unless(*, verbose: bool) -> Iterator[None]:
+    """The integration's INFO lines (each job polled, each retry) while the progress bar shows
+    the same; warnings and errors still print. ``-v 2`` keeps them all."""
+    logger = logging.getLogger("klaviyo_sync")
+    level = logger.level
+    if not verbose:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 class Command(BaseCommand):
@@ -43,6 +66,7 @@ class Command(BaseCommand):
         sub.add_parser("check", help="check the API key and the connection with one cheap read")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        self.verbosity = options["verbosity"]
         action = options["action"]
         if action == "status":
             self.stdout.write(json.dumps(integration_status(), indent=2))
@@ -75,7 +99,7 @@ class Command(BaseCommand):
     def _sync(self, *, full: bool, wait: bool) -> None:
         if not wait:
             sync_catalog.delay(full=full)
-            self.stdout.write(f"queued a {'full' if full else 'incremental'} catalog sync")
+            self.stdout.write(f"queued {'a full' if full else 'an incremental'} catalog sync")
             return
         bar = tqdm(total=0, unit="item", desc="catalog sync", disable=None)
 
@@ -85,7 +109,8 @@ class Command(BaseCommand):
             bar.refresh()
 
         try:
-            run = catalog_sync_run(full=full, progress=progress)
+            with _quiet_unless(verbose=self.verbosity >= 2):
+                run = catalog_sync_run(full=full, progress=progress)
         except CatalogSyncBusy as exc:
             raise CommandError(str(exc)) from exc
         except KlaviyoError as exc:
@@ -94,7 +119,7 @@ class Command(BaseCommand):
             bar.close()
         self.stdout.write(
             f"catalog sync {run.state}: {run.done} sent, {run.unchanged} unchanged, "
-            f"{run.failed} failed, {run.calls} bulk job calls"
+            f"{run.failed} failed, {_count(run.calls, 'bulk job call')}"
         )
         for failure in run.failures[:20]:
             self.stderr.write(f"  {failure['externalId']}: {failure['detail']}")
