@@ -256,3 +256,50 @@ def test_the_restock_list_names_the_product_and_is_found_by_storefront_item_id(a
 
     assert [restock.variant_id for restock in response.context["cl"].result_list] == [variant.pk]
     assert "Hoodie" in response.content.decode()
+
+
+def test_a_base_currency_no_pricelist_has_is_refused_with_the_pricelists_currencies(record):
+    from tests.factories import PricelistFactory
+
+    PricelistFactory(currency="SEK")
+    PricelistFactory(currency="EUR")
+
+    with pytest.raises(ValidationError) as refused:
+        integration_settings_update(record=record, base_currency="GBP")
+
+    assert refused.value.message_dict["base_currency"] == [
+        "No pricelist is in GBP, so catalog items would reach Klaviyo without a price. "
+        "The pricelists' currencies: EUR, SEK."
+    ]
+    record.refresh_from_db()
+    assert record.base_currency == "USD"
+
+
+def test_a_base_currency_a_pricelist_has_is_saved(record):
+    from tests.factories import PricelistFactory
+
+    PricelistFactory(currency="SEK")
+
+    assert integration_settings_update(record=record, base_currency="SEK").base_currency == "SEK"
+
+
+def test_the_settings_page_shows_the_base_currency_refusal(admin_client, record):
+    from tests.factories import PricelistFactory
+
+    PricelistFactory(currency="SEK")
+
+    response = admin_client.post(CHANGE_URL, _form(base_currency="GBP"))
+
+    assert response.status_code == 200
+    assert "No pricelist is in GBP" in response.content.decode()
+
+
+def test_the_configure_command_refuses_a_base_currency_no_pricelist_has(record):
+    from django.core.management import CommandError, call_command
+
+    from tests.factories import PricelistFactory
+
+    PricelistFactory(currency="SEK")
+
+    with pytest.raises(CommandError, match="No pricelist is in GBP"):
+        call_command("klaviyo", "configure", "--base-currency", "GBP")
