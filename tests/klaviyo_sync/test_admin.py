@@ -303,3 +303,12 @@ def test_the_configure_command_refuses_a_base_currency_no_pricelist_has(record):
 
     with pytest.raises(CommandError, match="No pricelist is in GBP"):
         call_command("klaviyo", "configure", "--base-currency", "GBP")
+
+
+def test_the_settings_page_s_breadcrumb_names_the_integration_once(admin_client, record):
+    import re
+
+    html = admin_client.get(CHANGE_URL).content.decode()
+
+    trail = " ".join(re.search(r'<div class="breadcrumbs">(.*?)</div>', html, re.DOTALL)[1].split())
+    assert trail.count("Klaviyo integration") == 1

@@ -483,3 +483,44 @@ def test_the_display_item_page_s_queries_do_not_grow_with_its_sizes(
         return len(queries)
 
     assert queries_for_page_with(1) == queries_for_page_with(6)
+
+
+def test_a_display_item_s_images_are_edited_as_a_list_of_urls_one_a_line(db):
+    from shop.admin import DisplayItemForm
+    from tests.factories import DisplayItemFactory
+
+    item = DisplayItemFactory(images=["https://cdn.example.com/a.jpg"])
+    shown = DisplayItemForm(instance=item)["images"].value()
+
+    form = DisplayItemForm(
+        instance=item,
+        data={
+            "id": item.id,
+            "variant": item.variant_id,
+            "uri": item.uri,
+            "published": "on",
+            "description": "",
+            "images": "https://cdn.example.com/a.jpg\n\n  https://cdn.example.com/b.jpg  \n",
+        },
+    )
+
+    assert form.fields["images"].prepare_value(shown) == "https://cdn.example.com/a.jpg"
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["images"] == [
+        "https://cdn.example.com/a.jpg",
+        "https://cdn.example.com/b.jpg",
+    ]
+
+
+def test_an_image_that_is_not_a_url_is_refused(db):
+    from shop.admin import DisplayItemForm
+    from tests.factories import DisplayItemFactory
+
+    item = DisplayItemFactory()
+    form = DisplayItemForm(
+        instance=item,
+        data={"id": item.id, "variant": item.variant_id, "uri": item.uri, "images": "not a url"},
+    )
+
+    assert not form.is_valid()
+    assert "images" in form.errors
