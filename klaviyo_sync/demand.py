@@ -10,7 +10,7 @@ emailed when the size comes back (``failed`` ones are not, until an operator ret
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.db import connection
@@ -18,6 +18,7 @@ from django.db.models import Count, F, Max, Q, QuerySet, Value
 from django.db.models.expressions import OrderBy
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from backinstock.models import (
     BackInStockProduct,
@@ -110,9 +111,7 @@ _SIZE_SQL = """
 WITH waiting AS (
     SELECT s.variant_id, COUNT(*) AS waiting
     FROM {subscription} s
-    WHERE s.status = ANY(%(statuses)s)
-      AND (%(since)s::date IS NULL OR s.created_at >= %(since)s::date::timestamptz)
-      AND (%(until)s::date IS NULL OR s.created_at < (%(until)s::date + 1)::timestamptz)
+    WHERE s.status IN (%(pending)s, %(subscribed)s) {subscription_conditions}
     GROUP BY s.variant_id
 ), located AS (
     SELECT v.id AS variant_id, v.external_id, v.size_id, w.waiting, p.display_item_id,
@@ -121,21 +120,22 @@ WITH waiting AS (
     JOIN {variant} v ON v.id = w.variant_id
     JOIN {product} p ON p.id = v.product_id
     JOIN {country} c ON c.id = p.country_id
-    WHERE %(market)s::bigint IS NULL OR c.market_id = %(market)s::bigint
+    WHERE 1 = 1 {market_condition}
 ), available AS (
     SELECT stock.size_id, sm.id AS market_id,
-        SUM(GREATEST(stock.physical - stock.allocated, 0)) AS availability
+        SUM(CASE WHEN stock.physical > stock.allocated
+            THEN stock.physical - stock.allocated ELSE 0 END) AS availability
     FROM {stock} stock
     JOIN {rule_warehouse} rw ON rw.warehouse_id = stock.warehouse_id
     JOIN {market} sm ON sm.allocation_rule_id = rw.allocation_rule_id
     WHERE stock.size_id IN (SELECT size_id FROM located)
     GROUP BY stock.size_id, sm.id
-), last_restock AS (
-    SELECT DISTINCT ON (r.variant_id) r.variant_id, r.sent_at, r.waiting_subscribers
+), restocks AS (
+    SELECT r.variant_id, r.sent_at, r.waiting_subscribers,
+        ROW_NUMBER() OVER (PARTITION BY r.variant_id ORDER BY r.sent_at DESC) AS recency
     FROM {restock} r
     WHERE r.variant_id IN (SELECT variant_id FROM located)
-    ORDER BY r.variant_id, r.sent_at DESC
-), rows AS (
+), report AS (
     SELECT l.external_id, l.size_id, l.waiting, l.display_item_id,
         prod.name AS product_name, var.name AS variant_name, sz.name AS size_name,
         COALESCE(m.name, '') AS market_name, c.code AS country_code, c.name AS country_name,
@@ -154,14 +154,33 @@ WITH waiting AS (
     LEFT JOIN available a ON a.size_id = l.size_id AND a.market_id = l.market_id
     LEFT JOIN {sent} sent
         ON sent.kind = %(variant_kind)s AND sent.external_id = l.external_id
-    LEFT JOIN last_restock lr ON lr.variant_id = l.variant_id
+    LEFT JOIN restocks lr ON lr.variant_id = l.variant_id AND lr.recency = 1
 )
 """
+# Portable between PostgreSQL and the demo's SQLite (3.30 or later: NULLS LAST).
 _SIZE_PAGE_SQL = """
-SELECT * FROM rows
+SELECT * FROM report
 ORDER BY {order} {direction} NULLS LAST, external_id
 LIMIT %(limit)s OFFSET %(offset)s
 """
+# "No limit" that both databases take as a number.
+_NO_LIMIT = 2**62
+
+
+def _day_start(day: date) -> Any:
+    """Midnight of ``day`` in the shop's time zone, as the database compares datetimes."""
+    moment = timezone.make_aware(datetime.combine(day, time.min))
+    return connection.ops.adapt_datetimefield_value(moment)
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    """A datetime column read by a raw query: SQLite answers naive UTC (or text)."""
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime) else parse_datetime(str(value))
+    if parsed is not None and timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, UTC)
+    return parsed
 
 
 def _tables() -> dict[str, str]:
@@ -210,18 +229,32 @@ class DemandBySize:
         self._order = columns[name]
         self._direction = "DESC" if order.startswith("-") else "ASC"
         self._params: dict[str, Any] = {
-            "statuses": [str(status) for status in WAITING],
-            "since": filters.since,
-            "until": filters.until,
-            "market": filters.market_id,
+            "pending": SubscriptionStatus.PENDING.value,
+            "subscribed": SubscriptionStatus.SUBSCRIBED.value,
             "variant_kind": CatalogObjectKind.VARIANT.value,
         }
+        conditions = []
+        if filters.since is not None:
+            conditions.append("AND s.created_at >= %(since)s")
+            self._params["since"] = _day_start(filters.since)
+        if filters.until is not None:
+            conditions.append("AND s.created_at < %(until)s")
+            self._params["until"] = _day_start(filters.until + timedelta(days=1))
+        self._sql = _SIZE_SQL.format(
+            subscription_conditions=" ".join(conditions),
+            market_condition=(
+                "AND c.market_id = %(market)s" if filters.market_id is not None else ""
+            ),
+            **_tables(),
+        )
+        if filters.market_id is not None:
+            self._params["market"] = filters.market_id
         self._count: int | None = None
 
     def count(self) -> int:
         if self._count is None:
-            # Only table names from the models go into the text; values are parameters.
-            sql = _SIZE_SQL.format(**_tables()) + "SELECT COUNT(*) FROM located"  # noqa: S608
+            # Only table names and fixed conditions are in the text; values are parameters.
+            sql = self._sql + "SELECT COUNT(*) FROM located"  # noqa: S608
             with connection.cursor() as cursor:
                 cursor.execute(sql, self._params)
                 self._count = int(cursor.fetchone()[0])
@@ -234,14 +267,16 @@ class DemandBySize:
         """Rows from ``offset`` on, at most ``limit`` (``None``: all), read in chunks."""
         # Table names from the models and a sort column from DEMAND_ORDERINGS; values are
         # parameters.
-        sql = _SIZE_SQL.format(**_tables()) + _SIZE_PAGE_SQL.format(
-            order=self._order, direction=self._direction
-        )
+        sql = self._sql + _SIZE_PAGE_SQL.format(order=self._order, direction=self._direction)
+        limit = _NO_LIMIT if limit is None else limit
         with connection.cursor() as cursor:
             cursor.execute(sql, {**self._params, "limit": limit, "offset": offset})
-            names = [column.name for column in cursor.description]
+            names = [column[0] for column in cursor.description]
             while chunk := cursor.fetchmany(self.CHUNK):
-                yield from (dict(zip(names, row, strict=True)) for row in chunk)
+                for values in chunk:
+                    row = dict(zip(names, values, strict=True))
+                    row["last_restock_at"] = _as_datetime(row["last_restock_at"])
+                    yield row
 
     def __getitem__(self, key: slice) -> list[dict[str, Any]]:
         start = key.start or 0
