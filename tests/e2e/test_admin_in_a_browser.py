@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from backinstock.models import Subscription, SubscriptionStatus
 from klaviyo_sync.models import CatalogSyncRun
+from tests.demand import demand_create
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -80,9 +81,7 @@ def page(browser, live_server, admin_user):
 @pytest.fixture
 def shop_with_demand(db):
     """Shoppers waiting in three locations, one failed subscription, a failed full sync."""
-    from tests.klaviyo_sync.test_admin_demand import demand
-
-    data = demand.__wrapped__(db)
+    data = demand_create()
     Subscription.objects.filter(email="failed@example.com").update(
         last_error="Klaviyo refused: Catalog variant does not exist.", attempts=1
     )
