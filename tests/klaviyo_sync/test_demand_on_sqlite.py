@@ -1,13 +1,10 @@
 """The demand report on the demo's database: SQLite (``make demo`` runs on it)."""
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.web import manage
 
 REPORT_SCRIPT = """
 from django.conf import settings
@@ -56,20 +53,9 @@ def test_the_demand_report_answers_on_sqlite_as_on_postgresql(tmp_path):
         "CELERY_BROKER_URL": "memory://localhost/",
     }
 
-    def manage(*args: str) -> str:
-        return subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=environment,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=300,
-        ).stdout
-
-    manage("migrate", "-v", "0")
-    manage("import_catalog", "shop/catalogs/demo.json", "--no-progress")
-    lines = manage("shell", "-c", REPORT_SCRIPT).strip().splitlines()
+    manage("migrate", "-v", "0", env=environment)
+    manage("import_catalog", "shop/catalogs/demo.json", "--no-progress", env=environment)
+    lines = manage("shell", "-c", REPORT_SCRIPT, env=environment).strip().splitlines()
 
     assert lines[-8:-1] == ["200 True"] * 7
     cells = lines[-1].split(",")
