@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
+from django.utils.translation import ngettext
 
 from backinstock.admin_hooks import additions
 from backinstock.models import (
@@ -433,13 +434,23 @@ class SubscriptionAdmin(StorefrontItemSearch, _ReadOnlyAdmin):
         retried = subscriptions_retry(subscription_ids=selected)
         self.message_user(
             request,
-            f"{retried} failed subscription(s) set back to pending; the worker will push them.",
+            ngettext(
+                "%(n)d failed subscription set back to pending; the worker will push it.",
+                "%(n)d failed subscriptions set back to pending; the worker will push them.",
+                retried,
+            )
+            % {"n": retried},
             messages.SUCCESS,
         )
         if skipped := len(selected) - retried:
             self.message_user(
                 request,
-                f"{skipped} selected subscription(s) were not failed and were left as they are.",
+                ngettext(
+                    "%(n)d selected subscription was not failed and was left as it is.",
+                    "%(n)d selected subscriptions were not failed and were left as they are.",
+                    skipped,
+                )
+                % {"n": skipped},
                 messages.WARNING,
             )
         return None

@@ -133,8 +133,8 @@ def test_the_retry_action_puts_failed_subscriptions_back_to_pending(admin_client
     subscribed.refresh_from_db()
     assert (subscribed.status, subscribed.attempts) == (SubscriptionStatus.SUBSCRIBED, 1)
     shown = [str(message) for message in get_messages(response.wsgi_request)]
-    assert shown[0].startswith("1 failed subscription(s) set back to pending")
-    assert shown[1].startswith("1 selected subscription(s) were not failed")
+    assert shown[0] == "1 failed subscription set back to pending; the worker will push it."
+    assert shown[1] == "1 selected subscription was not failed and was left as it is."
 
 
 @pytest.fixture

@@ -141,9 +141,7 @@ def test_the_retry_action_puts_a_failed_subscription_back_to_pending(
     page.select_option("select[name=action]", "retry_failed")
     page.click("button[name=index]")
 
-    assert (
-        "1 failed subscription(s) set back to pending" in page.locator(".messagelist").inner_text()
-    )
+    assert "1 failed subscription set back to pending" in page.locator(".messagelist").inner_text()
     failed.refresh_from_db()
     assert failed.status == SubscriptionStatus.PENDING
 

@@ -36,11 +36,12 @@ def test_the_command_erases_subscriptions_and_the_klaviyo_profile_and_audits_it(
     assert "erased 2 subscriptions" in capsys.readouterr().out
 
 
-def test_without_klaviyo_only_our_data_is_erased(sandbox):
+def test_without_klaviyo_only_our_data_is_erased(sandbox, capsys):
     subscription_push(subscription_id=subscribe("ann@example.com"))
 
     call_command("erase_person", "ann@example.com")
 
+    assert capsys.readouterr().out.strip() == "erased 1 subscription"
     assert not Subscription.objects.exists()
     assert "ann@example.com" in sandbox.snapshot()["profiles"]
     assert ErasureRecord.objects.get().klaviyo_deletion_requested is False

@@ -34,6 +34,7 @@ class Command(BaseCommand):
             raise CommandError(
                 f"subscriptions erased, but Klaviyo refused the profile deletion: {exc}"
             ) from exc
-        self.stdout.write(f"erased {record.subscriptions_deleted} subscriptions")
+        erased = record.subscriptions_deleted
+        self.stdout.write(f"erased {erased} subscription{'' if erased == 1 else 's'}")
         if record.klaviyo_deletion_requested:
             self.stdout.write(f"Klaviyo profile deletion: {record.klaviyo_deletion_result}")
