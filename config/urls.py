@@ -6,6 +6,7 @@ from backinstock import apis as backinstock_apis
 from backinstock.graphql import storefront_graphql, storefront_sdl
 from config.api import exceptions
 from config.api.schema import RedocPage, SchemaApi, SwaggerUiPage
+from klaviyo_sync.admin_demand import demand_report_view
 from shop import apis as shop_apis
 
 urlpatterns = [
@@ -33,6 +34,12 @@ urlpatterns = [
     path("api/redoc", RedocPage.as_view(url_name="schema"), name="redoc"),
     # Last under /api/: any other path, whatever the method, answers JSON (also with DEBUG on).
     re_path(r"^api/", exceptions.api_path_not_found, name="api-not-found"),
+    # The demand report sits among back in stock's admin pages (CONTRACT §9).
+    path(
+        "admin/backinstock/demand/",
+        admin.site.admin_view(demand_report_view),
+        name="backinstock-demand",
+    ),
     path("admin/", admin.site.urls),
 ]
 

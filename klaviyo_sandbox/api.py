@@ -241,7 +241,24 @@ def _data_privacy_deletion(store: Store, request: Request) -> Response:
     return Response(202)
 
 
+def _accounts(store: Store, request: Request) -> Response:
+    """The one account the key belongs to: what ``klaviyo check`` reads."""
+    account = {
+        "type": "account",
+        "id": "SANDBOX",
+        "attributes": {
+            "contact_information": {"organization_name": "Klaviyo sandbox"},
+            "locale": "en-US",
+            "preferred_currency": "USD",
+            "public_api_key": "SANDBOX",
+        },
+        "links": {"self": f"{request.base_url}/api/accounts/SANDBOX"},
+    }
+    return Response(200, {"data": [account], "links": {"self": f"{request.base_url}/api/accounts"}})
+
+
 OTHER_ROUTES: dict[tuple[str, str], Handler] = {
+    ("GET", "/api/accounts"): _accounts,
     ("POST", "/api/back-in-stock-subscriptions"): _back_in_stock,
     ("POST", "/api/profile-import"): _profile_import,
     ("POST", "/api/profile-bulk-import-jobs"): _profile_job_create,

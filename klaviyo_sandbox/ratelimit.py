@@ -22,6 +22,7 @@ REAL_LIMITS: dict[str, tuple[int, int]] = {
     "profile_import": (75, 750),  # the brief said 700/min; the 2026-07-15 spec says 750/m
     "profile_bulk_import": (10, 150),  # creating and reading profile bulk import jobs
     "data_privacy": (3, 60),
+    "accounts": (1, 15),
 }
 WINDOWS = (1, 60)
 
@@ -40,6 +41,7 @@ def limit_class(method: str, path: str) -> str | None:
         "/api/back-in-stock-subscriptions": "back_in_stock",
         "/api/profile-import": "profile_import",
         "/api/data-privacy-deletion-jobs": "data_privacy",
+        "/api/accounts": "accounts",
     }.get(path.rstrip("/"))
 
 

@@ -328,3 +328,9 @@ class KlaviyoClient:
 
     def data_privacy_deletion_create(self, *, body: dict[str, Any]) -> None:
         self.request("POST", "data-privacy-deletion-jobs", rate_class="data_privacy", body=body)
+
+    # --- account ---------------------------------------------------------------------------
+
+    def accounts_get(self) -> dict[str, Any]:
+        """``GET /api/accounts``: the cheapest authenticated read (scope ``accounts:read``)."""
+        return self.request("GET", "accounts", rate_class="accounts") or {}

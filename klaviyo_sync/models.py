@@ -98,12 +98,41 @@ class IntegrationSettings(models.Model):
             errors["base_currency"] = "The currency must be 3 upper-case letters (ISO 4217)."
         if errors:
             raise ValidationError(errors)
+        self._clean_base_currency()
         if self.back_in_stock_enabled and self.first_full_sync_completed_at is None:
             raise ValidationError(
                 {
                     "back_in_stock_enabled": (
                         "Back in stock can be switched on only after the first full catalog sync "
                         "has completed: switch catalog sync on and wait for it."
+                    )
+                }
+            )
+
+    def _clean_base_currency(self) -> None:
+        """A new base currency must be one a pricelist has: the catalog items' price in Klaviyo
+        is read from that pricelist (CONTRACT §8), and Klaviyo requires a price.
+
+        Checked when the currency changes, so that a shop whose catalog was imported after the
+        default was set is told when it first chooses, not on every other change.
+        """
+        from shop.models import Pricelist
+
+        stored = (
+            IntegrationSettings.objects.filter(pk=self.pk)
+            .values_list("base_currency", flat=True)
+            .first()
+        )
+        if self.base_currency == stored:
+            return
+        currencies = sorted(set(Pricelist.objects.values_list("currency", flat=True)))
+        if currencies and self.base_currency not in currencies:
+            raise ValidationError(
+                {
+                    "base_currency": (
+                        f"No pricelist is in {self.base_currency}, so catalog items would reach "
+                        f"Klaviyo without a price. The pricelists' currencies: "
+                        f"{', '.join(currencies)}."
                     )
                 }
             )

@@ -31,6 +31,7 @@ RateClass = Literal[
     "profile_import",
     "profile_bulk_import",
     "data_privacy",
+    "accounts",
 ]
 
 # (burst per second, steady per minute), from KLAVIYO.md and Klaviyo's endpoint docs.
@@ -43,6 +44,7 @@ KLAVIYO_RATE_LIMITS: dict[str, tuple[int, int]] = {
     # Creating and reading profile bulk import jobs (up to 10,000 profiles each).
     "profile_bulk_import": (10, 150),
     "data_privacy": (3, 60),
+    "accounts": (1, 15),
 }
 
 # Returns 0 and records the call when both windows have room, else the milliseconds to wait.

@@ -8,6 +8,7 @@ beat (embedded file-system broker) until Ctrl-C, which stops them all.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -30,6 +31,35 @@ ENVIRONMENT = {
     "CHECKOUT_API_ALLOWED_ORIGINS": f"http://127.0.0.1:{WEB_PORT},http://localhost:{WEB_PORT}",
     "PYTHONUNBUFFERED": "1",
 }
+
+
+# What the demo sets, written for commands run beside it (README "Commands against the demo").
+DEMO_SETTINGS = (
+    "DJANGO_SETTINGS_MODULE",
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "REDIS_URL",
+    "KLAVIYO_API_URL",
+    "KLAVIYO_API_KEY",
+    "SHOP_API_KEY",
+    "INTEGRATION_API_TOKEN",
+    "CHECKOUT_API_ALLOWED_ORIGINS",
+)
+DEMO_ENV_FILE = ROOT / "var" / "demo.env"
+
+
+def demo_env_file_write(path: Path = DEMO_ENV_FILE) -> None:
+    """``KEY='value'`` lines of the demo's settings: sourced by a shell (``set -a; . FILE``).
+
+    Readable by its owner only: it holds the API keys the demo runs with.
+    """
+    lines = [
+        f"{name}={shlex.quote(ENVIRONMENT[name])}" for name in DEMO_SETTINGS if name in ENVIRONMENT
+    ]
+    path.parent.mkdir(exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text("# The running demo's settings (scripts/demo.py).\n" + "\n".join(lines) + "\n")
 
 
 def manage(*args: str) -> None:
@@ -90,7 +120,7 @@ def main() -> int:
         manage("demo_admin")
         manage("klaviyo", "sync-catalog", "--full", "--wait")
         manage("klaviyo", "configure", "--catalog-sync", "on", "--back-in-stock", "on")
-        (ROOT / "var").mkdir(exist_ok=True)
+        demo_env_file_write()
         processes.append(
             start(
                 "Celery worker with beat",
@@ -124,6 +154,8 @@ Subscribe:
     -H 'Content-Type: application/json' \\
     -d '{{"item": "12366-23400", "shipTo": {{"country": "SE"}}, "email": "ann@example.com",
          "language": "sv"}}'
+Commands against this demo, from another shell in {ROOT}:
+  (set -a; . var/demo.env; .venv/bin/python manage.py klaviyo status)
 Restock (then watch the variant's stock figure in the sandbox, and Ann's email at
   http://127.0.0.1:{SANDBOX_PORT}/emails):
   curl -X POST http://127.0.0.1:{WEB_PORT}/api/integration-api/stock \\
@@ -140,6 +172,7 @@ Restock (then watch the variant's stock figure in the sandbox, and Ann's email a
         return 0
     finally:
         stop(processes)
+        DEMO_ENV_FILE.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin
+from django.db import models
 from django.db.models import Count, Prefetch, QuerySet
 from django.forms.models import BaseInlineFormSet, BaseModelFormSet, InlineForeignKeyField
 from django.http import HttpRequest
@@ -49,7 +50,7 @@ from shop.services import StockLevel, stock_set
 
 STOCK_NOT_DELETABLE_HELP = (
     "Absolute figure. Stock rows are not deleted in the admin: to take a size out of a warehouse, "
-    "set physical to 0. Every save goes through stock_set, so Klaviyo hears of the change."
+    "set physical to 0. Klaviyo is told of every change you save."
 )
 
 
@@ -301,10 +302,47 @@ class VariantAdmin(_AnnouncesDisplayItemsAdmin, _ShopIdOnlyOnAddAdmin):
         return _display_item_link(obj)
 
 
+class ImageListField(forms.CharField):
+    """The display item's images edited as a list, one URL a line, not as raw JSON."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 80})
+
+    def prepare_value(self, value: Any) -> str:
+        if isinstance(value, list):
+            return "\n".join(str(url) for url in value)
+        return str(value or "")
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        text = super().to_python(value) or ""
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+    def validate(self, value: Any) -> None:
+        if self.required and not value:
+            raise forms.ValidationError(self.error_messages["required"], code="required")
+        validate = forms.URLField(assume_scheme="https").clean
+        for url in value:
+            validate(url)
+
+
+class DisplayItemForm(forms.ModelForm):
+    images = ImageListField(
+        required=False, help_text="One image URL a line, the first is the main one."
+    )
+
+    class Meta:
+        model = DisplayItem
+        fields = ("id", "variant", "uri", "published", "description", "images")
+
+
 class DisplayItemTranslationInline(admin.TabularInline):
     model = DisplayItemTranslation
     fields = ("language", "name", "uri", "description")
     extra = 0
+    # Narrow enough that the table fits the page beside its labels at 1440 px.
+    formfield_overrides = {
+        models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 40})},
+        models.CharField: {"widget": forms.TextInput(attrs={"size": 24})},
+    }
 
 
 class PriceInline(admin.TabularInline):
@@ -324,6 +362,7 @@ class DisplayItemAdmin(_AnnouncesDisplayItemsAdmin, _ShopIdOnlyOnAddAdmin):
     list_select_related = ("variant__product",)
     autocomplete_fields = ("variant",)
     ordering = ("id",)
+    form = DisplayItemForm
     fields = ("id", "variant", "uri", "published", "description", "images", "sizes")
     readonly_fields = ("sizes",)
     inlines = (DisplayItemTranslationInline, PriceInline)

@@ -115,8 +115,9 @@ else:
 
 # --- Celery --------------------------------------------------------------------------------------
 
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
-if CELERY_BROKER_URL == "filesystem://":
+# With a host named, kombu does not warn "No hostname was supplied" on every command.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost/")
+if CELERY_BROKER_URL.startswith("filesystem://"):
     # The embedded broker: messages are files in var/broker, so the demo needs no server.
     _broker_dir = VAR_DIR / "broker"
     for _folder in ("out", "processed", "control"):

@@ -67,8 +67,12 @@ class CatalogImportResult:
         return (
             f"created {self.created}, updated {self.updated}{deleted}, "
             f"unchanged {self.unchanged} rows; "
-            f"stock changed for {len(self.stock_changed_size_ids)} sizes"
+            f"live stock changed for {_sizes(len(self.stock_changed_size_ids))}"
         )
+
+
+def _sizes(count: int) -> str:
+    return f"{count} size" if count == 1 else f"{count} sizes"
 
 
 def _row_total(catalog: Catalog) -> int:

@@ -223,5 +223,87 @@ def test_restocks_show_on_the_variant_page_and_next_to_subscriptions(admin_clien
     ).content.decode()
 
     assert "Restocks" in variant_page and ">25<" in variant_page.replace(" ", "")
-    assert "last restock told to klaviyo" in subscriptions.lower()
+    assert "last restock" in subscriptions.lower()
     assert str(sent_at.year) in subscriptions
+
+
+def test_the_restock_list_names_the_product_and_is_found_by_storefront_item_id(admin_client):
+    from django.utils import timezone
+
+    from klaviyo_sync.models import Restock
+    from tests.factories import BackInStockVariantFactory
+
+    variant = BackInStockVariantFactory(product__display_item__variant__product__name="Hoodie")
+    other = BackInStockVariantFactory()
+    for restocked in (variant, other):
+        Restock.objects.create(
+            variant=restocked,
+            previous_quantity=0,
+            quantity=25,
+            waiting_subscribers=1,
+            sent_at=timezone.now(),
+        )
+    storefront_item = f"{variant.product.display_item_id}-{variant.size_id}"
+
+    response = admin_client.get(
+        reverse("admin:klaviyo_sync_restock_changelist"), {"q": storefront_item}
+    )
+
+    assert [restock.variant_id for restock in response.context["cl"].result_list] == [variant.pk]
+    assert "Hoodie" in response.content.decode()
+
+
+def test_a_base_currency_no_pricelist_has_is_refused_with_the_pricelists_currencies(record):
+    from tests.factories import PricelistFactory
+
+    PricelistFactory(currency="SEK")
+    PricelistFactory(currency="EUR")
+
+    with pytest.raises(ValidationError) as refused:
+        integration_settings_update(record=record, base_currency="GBP")
+
+    assert refused.value.message_dict["base_currency"] == [
+        "No pricelist is in GBP, so catalog items would reach Klaviyo without a price. "
+        "The pricelists' currencies: EUR, SEK."
+    ]
+    record.refresh_from_db()
+    assert record.base_currency == "USD"
+
+
+def test_a_base_currency_a_pricelist_has_is_saved(record):
+    from tests.factories import PricelistFactory
+
+    PricelistFactory(currency="SEK")
+
+    assert integration_settings_update(record=record, base_currency="SEK").base_currency == "SEK"
+
+
+def test_the_settings_page_shows_the_base_currency_refusal(admin_client, record):
+    from tests.factories import PricelistFactory
+
+    PricelistFactory(currency="SEK")
+
+    response = admin_client.post(CHANGE_URL, _form(base_currency="GBP"))
+
+    assert response.status_code == 200
+    assert "No pricelist is in GBP" in response.content.decode()
+
+
+def test_the_configure_command_refuses_a_base_currency_no_pricelist_has(record):
+    from django.core.management import CommandError, call_command
+
+    from tests.factories import PricelistFactory
+
+    PricelistFactory(currency="SEK")
+
+    with pytest.raises(CommandError, match="No pricelist is in GBP"):
+        call_command("klaviyo", "configure", "--base-currency", "GBP")
+
+
+def test_the_settings_page_s_breadcrumb_names_the_integration_once(admin_client, record):
+    import re
+
+    html = admin_client.get(CHANGE_URL).content.decode()
+
+    trail = " ".join(re.search(r'<div class="breadcrumbs">(.*?)</div>', html, re.DOTALL)[1].split())
+    assert trail.count("Klaviyo integration") == 1

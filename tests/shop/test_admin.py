@@ -512,3 +512,44 @@ def test_a_country_code_in_any_case_is_saved_upper_case_from_the_admin(admin_cli
 
     assert response.status_code == 302, response.context["adminform"].form.errors
     assert list(Country.objects.get(code="AU").states.values_list("code", flat=True)) == ["QLD"]
+
+
+def test_a_display_item_s_images_are_edited_as_a_list_of_urls_one_a_line(db):
+    from shop.admin import DisplayItemForm
+    from tests.factories import DisplayItemFactory
+
+    item = DisplayItemFactory(images=["https://cdn.example.com/a.jpg"])
+    shown = DisplayItemForm(instance=item)["images"].value()
+
+    form = DisplayItemForm(
+        instance=item,
+        data={
+            "id": item.id,
+            "variant": item.variant_id,
+            "uri": item.uri,
+            "published": "on",
+            "description": "",
+            "images": "https://cdn.example.com/a.jpg\n\n  https://cdn.example.com/b.jpg  \n",
+        },
+    )
+
+    assert form.fields["images"].prepare_value(shown) == "https://cdn.example.com/a.jpg"
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["images"] == [
+        "https://cdn.example.com/a.jpg",
+        "https://cdn.example.com/b.jpg",
+    ]
+
+
+def test_an_image_that_is_not_a_url_is_refused(db):
+    from shop.admin import DisplayItemForm
+    from tests.factories import DisplayItemFactory
+
+    item = DisplayItemFactory()
+    form = DisplayItemForm(
+        instance=item,
+        data={"id": item.id, "variant": item.variant_id, "uri": item.uri, "images": "not a url"},
+    )
+
+    assert not form.is_valid()
+    assert "images" in form.errors

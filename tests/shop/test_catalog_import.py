@@ -450,9 +450,10 @@ def test_a_file_with_only_products_may_refer_to_rows_in_the_database(tmp_path):
 
     call_command("import_catalog", _write(tmp_path, catalog), "--no-progress", stdout=stdout)
 
-    assert stdout.getvalue().strip() == (
-        "created 6, updated 0, unchanged 0 rows; stock changed for 1 sizes"
-    )
+    assert stdout.getvalue().strip().splitlines() == [
+        "created 6, updated 0, unchanged 0 rows; live stock changed for 1 size",
+        "  live stock changed: SC-R",
+    ]
     assert Stock.objects.get(size_id=4, warehouse__name="Main").physical == 6
     assert Price.objects.get(display_item_id=3).amount == Decimal("19.50")
     assert DisplayItemTranslation.objects.get(display_item_id=3).name == "Schal"
@@ -613,3 +614,23 @@ def test_an_image_url_that_is_not_http_is_refused_at_its_path(demo, image):
     assert [(p.path, p.message) for p in problems] == [
         ("products[0].variants[0].images[0]", "must be an absolute http:// or https:// URL")
     ]
+
+
+def test_the_command_names_the_sizes_whose_live_stock_changed(tmp_path, demo):
+    call_command("import_catalog", _write(tmp_path, demo), "--no-progress", stdout=StringIO())
+    product = demo["products"][0]["variants"][0]["sizes"][0]
+    product["stock"] = {name: {"physical": 99} for name in product["stock"]}
+    stdout = StringIO()
+
+    call_command("import_catalog", _write(tmp_path, demo), "--no-progress", stdout=stdout)
+
+    assert stdout.getvalue().splitlines()[-1] == f"  live stock changed: {product['sku']}"
+
+
+def test_the_command_says_nothing_of_stock_when_no_figure_changed(tmp_path, demo):
+    call_command("import_catalog", _write(tmp_path, demo), "--no-progress", stdout=StringIO())
+    stdout = StringIO()
+
+    call_command("import_catalog", _write(tmp_path, demo), "--no-progress", stdout=stdout)
+
+    assert stdout.getvalue().strip().endswith("live stock changed for 0 sizes")

@@ -33,7 +33,8 @@ class Command(BaseCommand):
         except InvalidInput as exc:
             reason = exc.errors["email"].rstrip(".")
             raise CommandError(f"{reason}; nothing erased. Give the address to erase.") from None
-        self.stdout.write(f"erased {record.subscriptions_deleted} subscriptions")
+        erased = record.subscriptions_deleted
+        self.stdout.write(f"erased {erased} subscription{'' if erased == 1 else 's'}")
         if record.klaviyo_deletion_requested:
             self.stdout.write(
                 "Klaviyo profile deletion: requested; the worker sends it "

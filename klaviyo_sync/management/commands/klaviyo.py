@@ -1,6 +1,10 @@
-"""``manage.py klaviyo status|configure|sync-catalog`` (CONTRACT §6)."""
+"""``manage.py klaviyo status|configure|sync-catalog|check`` (CONTRACT §6)."""
 
+import argparse
 import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -13,17 +17,40 @@ from klaviyo_sync.models import CatalogSyncRun, CatalogSyncState, CatalogSyncTri
 from klaviyo_sync.selectors import integration_settings_get, integration_status
 from klaviyo_sync.services import integration_settings_update
 from klaviyo_sync.services.catalog import CatalogSyncBusy, catalog_sync_run
+from klaviyo_sync.services.connection import klaviyo_connection_check
 from klaviyo_sync.tasks import sync_catalog
+
+
+def _count(number: int, noun: str) -> str:
+    """``1 bulk job call``, ``2 bulk job calls``."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _on_off(value: str) -> bool:
     if value not in {"on", "off"}:
-        raise ValueError(value)
+        raise argparse.ArgumentTypeError(f"expected on or off, not {value!r}")
     return value == "on"
 
 
+@contextmanager
+def _quiet_unless(*, verbose: bool) -> Iterator[None]:
+    """The integration's INFO lines (each job polled, each retry) while the progress bar shows
+    the same; warnings and errors still print. ``-v 2`` keeps them all."""
+    logger = logging.getLogger("klaviyo_sync")
+    level = logger.level
+    if not verbose:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 class Command(BaseCommand):
-    help = "The Klaviyo integration: show its status, change its settings, sync the catalog."
+    help = (
+        "The Klaviyo integration: show its status, change its settings, sync the catalog, check "
+        "the connection."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
@@ -37,13 +64,20 @@ class Command(BaseCommand):
         sync = sub.add_parser("sync-catalog", help="queue (or with --wait, run) a catalog sync")
         sync.add_argument("--full", action="store_true", help="every display item, not changes")
         sync.add_argument("--wait", action="store_true", help="run here, with a progress bar")
+        sub.add_parser("check", help="check the API key and the connection with one cheap read")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        self.verbosity = options["verbosity"]
         action = options["action"]
         if action == "status":
             self.stdout.write(json.dumps(integration_status(), indent=2))
         elif action == "configure":
             self._configure(options)
+        elif action == "check":
+            result = klaviyo_connection_check()
+            if not result.ok:
+                raise CommandError(result.message)
+            self.stdout.write(result.message)
         else:
             self._sync(full=options["full"], wait=options["wait"])
 
@@ -66,7 +100,7 @@ class Command(BaseCommand):
     def _sync(self, *, full: bool, wait: bool) -> None:
         if not wait:
             sync_catalog.delay(full=full, trigger=CatalogSyncTrigger.COMMAND)
-            self.stdout.write(f"queued a {'full' if full else 'incremental'} catalog sync")
+            self.stdout.write(f"queued {'a full' if full else 'an incremental'} catalog sync")
             return
         bar = tqdm(total=0, unit="item", desc="catalog sync", disable=None)
 
@@ -76,7 +110,10 @@ class Command(BaseCommand):
             bar.refresh()
 
         try:
-            run = catalog_sync_run(full=full, trigger=CatalogSyncTrigger.COMMAND, progress=progress)
+            with _quiet_unless(verbose=self.verbosity >= 2):
+                run = catalog_sync_run(
+                    full=full, trigger=CatalogSyncTrigger.COMMAND, progress=progress
+                )
         except CatalogSyncBusy as exc:
             raise CommandError(str(exc)) from exc
         except KlaviyoError as exc:
@@ -89,7 +126,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"catalog sync {run.state}: {run.total} items: {run.done} sent, {run.unchanged} "
             f"unchanged, {run.failed} failed, {run.not_sent} not sent{repaired}; "
-            f"{run.calls} calls to Klaviyo"
+            f"{_count(run.calls, 'call')} to Klaviyo"
         )
         for failure in run.failures.all()[:20]:
             self.stderr.write(f"  {failure.external_id}: {failure.detail}")

@@ -12,6 +12,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from shop.catalog_import import CatalogImportResult, CatalogInvalid, catalog_import_run
+from shop.models import Size
+
+# Sizes whose changed stock the command names, unless asked for all of them.
+STOCK_CHANGES_LISTED = 20
 
 
 class Command(BaseCommand):
@@ -43,6 +47,19 @@ class Command(BaseCommand):
         if options["verbosity"] >= 2:
             self._write_counts(result)
         self.stdout.write(result.summary())
+        self._write_stock_changed(result, every=options["verbosity"] >= 2)
+
+    def _write_stock_changed(self, result: CatalogImportResult, *, every: bool) -> None:
+        """Which sizes' live stock the file changed, by SKU: the figures shoppers and Klaviyo
+        see move (at most ``STOCK_CHANGES_LISTED`` unless ``-v 2``)."""
+        size_ids = sorted(result.stock_changed_size_ids)
+        if not size_ids:
+            return
+        shown = size_ids if every else size_ids[:STOCK_CHANGES_LISTED]
+        skus = Size.objects.filter(id__in=shown).order_by("sku").values_list("sku", flat=True)
+        more = len(size_ids) - len(shown)
+        tail = f" and {more} more (-v 2 lists them all)" if more else ""
+        self.stdout.write(f"  live stock changed: {', '.join(skus)}{tail}")
 
     def _write_counts(self, result: CatalogImportResult) -> None:
         for model, counts in result.counts.items():
