@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "shop",
     "backinstock",
     "klaviyo_sync",
+    "operations",
 ]
 
 MIDDLEWARE = [
@@ -226,3 +227,17 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# --- Operations: health, heartbeats (see operations/, README "Running in production") ------------
+
+# Workers and schedulers record a heartbeat this often; `manage.py health worker|scheduler`
+# fails when the youngest is older than the maximum age.
+OPERATIONS_HEARTBEAT_SECONDS = env.float("OPERATIONS_HEARTBEAT_SECONDS", default=15.0)
+OPERATIONS_HEARTBEAT_MAX_AGE_SECONDS = env.float(
+    "OPERATIONS_HEARTBEAT_MAX_AGE_SECONDS", default=60.0
+)
+CELERY_BEAT_SCHEDULER = "operations.heartbeats:HeartbeatScheduler"
+# Beat ticks (and so beats) at least this often, whatever its schedule.
+CELERY_BEAT_MAX_LOOP_INTERVAL = OPERATIONS_HEARTBEAT_SECONDS
+# Probes and scrapers speak plain HTTP to the process itself: no redirect to HTTPS for them.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
