@@ -19,6 +19,7 @@ from backinstock.models import (
     variant_external_id,
 )
 from config.api.errors import FeatureDisabled, InvalidInput
+from operations.metrics import metric_count
 from shop import selectors as shop_selectors
 
 
@@ -283,6 +284,7 @@ def subscription_create(
             raise RuntimeError(f"back-in-stock variant {resolved.variant_external_id()} vanished")
     subscription_id, created = inserted
     announce_subscription_pending(subscription_id=subscription_id)
+    metric_count("subscriptions_accepted", outcome="new" if created else "repeat")
     return SubscriptionCreateResult(subscription_id=subscription_id, created=created)
 
 

@@ -16,6 +16,7 @@ import requests
 from django.conf import settings
 
 from klaviyo_sync.ratelimit import RateClass, RateLimiter, rate_limiter_from_settings
+from operations.metrics import metric_count
 
 logger = logging.getLogger(__name__)
 
@@ -168,9 +169,12 @@ class KlaviyoClient:
                 timeout=self.timeout,
             )
         except requests.Timeout as exc:  # the key is only in headers, never in these texts
+            metric_count("klaviyo_requests", rate_class=rate_class, status="timeout")
             raise KlaviyoRetryableError(f"{where}: timed out") from exc
         except requests.ConnectionError as exc:
+            metric_count("klaviyo_requests", rate_class=rate_class, status="connection-error")
             raise KlaviyoRetryableError(f"{where}: connection failed") from exc
+        metric_count("klaviyo_requests", rate_class=rate_class, status=response.status_code)
         if response.status_code < 400:
             if not response.content:
                 return None

@@ -1,4 +1,4 @@
-"""Liveness, readiness (CONTRACT §9).
+"""Liveness, readiness and metrics (CONTRACT §9).
 
 Thin Django views rather than DRF: probes come every few seconds and need none of DRF's
 parsing, throttling or content negotiation. Their JSON is the contract's, which is why they are
@@ -8,11 +8,15 @@ not django-health-check's views (its JSON is keyed by check class names, without
 
 from __future__ import annotations
 
-from django.http import HttpRequest, JsonResponse
+import hmac
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST
 
-from operations.selectors import readiness_checks, readiness_ok
+from operations.selectors import metrics_exposition, readiness_checks, readiness_ok
 
 
 @never_cache
@@ -31,3 +35,29 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"status": "ok" if ready else "failing", "checks": checks}, status=200 if ready else 503
     )
+
+
+@never_cache
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus text, for ``Authorization: Bearer <METRICS_TOKEN>``.
+
+    ``METRICS_TOKEN`` empty: 403, the endpoint is closed. A missing or wrong token: 401. Errors
+    in the contract's shape ``{"errors": {"authorization": ...}}``.
+    """
+    token = settings.METRICS_TOKEN
+    if not token:
+        return JsonResponse(
+            {"errors": {"authorization": "Metrics are off: METRICS_TOKEN is not set."}},
+            status=403,
+        )
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    ):
+        response = JsonResponse(
+            {"errors": {"authorization": "A valid bearer token is required."}}, status=401
+        )
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(metrics_exposition(), content_type=CONTENT_TYPE_LATEST)

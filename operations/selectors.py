@@ -1,16 +1,27 @@
-"""Reads of the operations app: heartbeat ages and the readiness checks (CONTRACT §9)."""
+"""Reads of the operations app: heartbeat ages, readiness checks and metrics (CONTRACT §9)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
+from django.db.models import Count, Min
 from django.utils import timezone
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.utils import floatToGoString
 
+from operations.metrics import METRICS, PREFIX, StoredFigures
 from operations.models import Heartbeat, ProcessKind
 
 logger = logging.getLogger(__name__)
@@ -124,3 +135,100 @@ def readiness_checks() -> dict[str, str]:
 
 def readiness_ok(checks: dict[str, str]) -> bool:
     return all(not value.startswith(CHECK_FAILING) for value in checks.values())
+
+
+# --- metrics ----------------------------------------------------------------------------------
+
+
+class _StoredMetricsCollector:
+    """The counters and histograms kept in Redis by every process (``operations.metrics``)."""
+
+    def collect(self) -> Iterator[Metric]:
+        figures = StoredFigures.read()
+        for spec in METRICS.values():
+            full_name = f"{PREFIX}{spec.name}"
+            if spec.kind == "counter":
+                counter = CounterMetricFamily(full_name, spec.help, labels=spec.labels)
+                for labels, parts in figures.samples(spec.name):
+                    counter.add_metric([labels[k] for k in spec.labels], parts.get("total:", 0.0))
+                yield counter
+                continue
+            histogram = HistogramMetricFamily(full_name, spec.help, labels=spec.labels)
+            for labels, parts in figures.samples(spec.name):
+                cumulative, buckets = 0.0, []
+                for bound in spec.buckets:
+                    cumulative += parts.get(f"bucket:{bound!r}", 0.0)
+                    buckets.append((floatToGoString(bound), cumulative))
+                histogram.add_metric(
+                    [labels[k] for k in spec.labels], buckets, parts.get("sum:", 0.0)
+                )
+            yield histogram
+
+
+class _DatabaseGaugesCollector:
+    """Figures read from the database at scrape time: the outbox and the processes' heartbeats."""
+
+    def collect(self) -> Iterator[Metric]:
+        from backinstock.models import Subscription, SubscriptionStatus
+
+        by_status = GaugeMetricFamily(
+            f"{PREFIX}subscriptions", "Subscriptions by push status.", labels=["status"]
+        )
+        counts = dict(Subscription.objects.values_list("status").annotate(n=Count("id")).order_by())
+        for status in SubscriptionStatus:
+            by_status.add_metric([status.value], counts.get(status.value, 0))
+        yield by_status
+        oldest = (
+            Subscription.objects.filter(status=SubscriptionStatus.PENDING)
+            .aggregate(oldest=Min("created_at"))
+            .get("oldest")
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}subscriptions_pending_oldest_age_seconds",
+            "Age of the oldest subscription not yet in Klaviyo (0 when none is pending).",
+            value=(timezone.now() - oldest).total_seconds() if oldest else 0.0,
+        )
+        ages = GaugeMetricFamily(
+            f"{PREFIX}heartbeat_age_seconds",
+            "Seconds since the youngest heartbeat of each kind of process (absent: never seen).",
+            labels=["process"],
+        )
+        for kind, age in heartbeat_ages().items():
+            if age is not None:
+                ages.add_metric([kind], age)
+        yield ages
+
+
+def metrics_exposition() -> bytes:
+    """The Prometheus text exposition of every metric (README "Metrics" lists them).
+
+    The stored figures come from Redis, the gauges from the database; a failing source is left
+    out (and logged) rather than failing the scrape, and ``backinstock_metrics_source_up`` says
+    which.
+    """
+    registry = CollectorRegistry(auto_describe=False)
+    up = GaugeMetricFamily(
+        f"{PREFIX}metrics_source_up", "1 when the source was read.", labels=["source"]
+    )
+    for source, collector in (
+        ("redis", _StoredMetricsCollector()),
+        ("database", _DatabaseGaugesCollector()),
+    ):
+        try:
+            families = list(collector.collect())
+        except Exception:
+            logger.warning("metrics: %s could not be read", source, exc_info=True)
+            up.add_metric([source], 0)
+            continue
+        up.add_metric([source], 1)
+        registry.register(_Fixed(families))
+    registry.register(_Fixed([up]))
+    return generate_latest(registry)
+
+
+class _Fixed:
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._families)

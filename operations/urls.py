@@ -5,4 +5,5 @@ from operations import apis
 urlpatterns = [
     path("healthz", apis.healthz, name="healthz"),
     path("readyz", apis.readyz, name="readyz"),
+    path("metrics", apis.metrics, name="metrics"),
 ]

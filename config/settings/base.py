@@ -39,6 +39,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "operations.middleware.request_metrics_middleware",  # operations: first, to time it all
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -241,3 +242,5 @@ CELERY_BEAT_SCHEDULER = "operations.heartbeats:HeartbeatScheduler"
 CELERY_BEAT_MAX_LOOP_INTERVAL = OPERATIONS_HEARTBEAT_SECONDS
 # Probes and scrapers speak plain HTTP to the process itself: no redirect to HTTPS for them.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# Bearer token of /metrics; empty closes it (403).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

@@ -35,6 +35,7 @@ from klaviyo_sync.payloads import (
 from klaviyo_sync.retry import call_with_retries
 from klaviyo_sync.selectors import catalog_item_data_for, integration_settings_get
 from klaviyo_sync.services.jobs import BulkJobRunner, JobOutcome
+from operations.metrics import metric_count, metric_observe
 from shop.models import DisplayItem
 
 logger = logging.getLogger(__name__)
@@ -323,6 +324,13 @@ def catalog_sync_run(
     finally:
         run.finished_at = timezone.now()
         run.save()
+        metric_observe(
+            "catalog_sync_duration_seconds",
+            (run.finished_at - started).total_seconds(),
+            full=full,
+            state=run.state,
+        )
+        metric_count("catalog_sync_failed_items", run.failed)
         if full:
             _settings_state_set(run.state, completed=run.state == CatalogSyncState.COMPLETED)
         cache.delete(SYNC_LOCK_KEY)

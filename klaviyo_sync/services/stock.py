@@ -18,6 +18,7 @@ from klaviyo_sync.models import CatalogObjectKind, PendingStockChange, Restock, 
 from klaviyo_sync.payloads import inventory_quantity_for, job_batches, variant_stock_update_resource
 from klaviyo_sync.selectors import integration_settings_get
 from klaviyo_sync.services.jobs import BulkJobRunner, JobOutcome
+from operations.metrics import metric_count
 from shop.selectors import availability_by_size_for_ship_to
 
 logger = logging.getLogger(__name__)
@@ -175,6 +176,8 @@ def _push(*, size_ids: list[int] | None, client: KlaviyoClient | None) -> StockP
     finally:
         runner.close()  # after a failure, let the runner's threads go
     result.calls = runner.calls
+    metric_count("stock_figures_pushed", result.variants_changed - result.variants_failed)
+    metric_count("restocks", result.restocks)
     return result
 
 

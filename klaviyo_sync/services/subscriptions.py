@@ -28,6 +28,7 @@ from klaviyo_sync.payloads import (
 )
 from klaviyo_sync.selectors import back_in_stock_payload_data, integration_settings_get
 from klaviyo_sync.services.catalog import back_in_stock_category_ensure
+from operations.metrics import metric_count
 
 logger = logging.getLogger(__name__)
 
@@ -191,6 +192,7 @@ def subscription_push(*, subscription_id: int, client: KlaviyoClient | None = No
         push_claimed_until=None,
         last_error="",
     )
+    metric_count("subscription_pushes", outcome=PushResult.SUBSCRIBED.value)
     return PushResult.SUBSCRIBED
 
 
@@ -200,6 +202,7 @@ def subscription_push_retry_later(*, subscription_id: int, delay_seconds: float)
         push_claimed_until=timezone.now() + timedelta(seconds=max(delay_seconds - 1, 0)),
         updated_at=timezone.now(),
     )
+    metric_count("subscription_pushes", outcome="retry")
 
 
 def subscription_push_failed(*, subscription_id: int, reason: str) -> None:
@@ -208,6 +211,7 @@ def subscription_push_failed(*, subscription_id: int, reason: str) -> None:
         Subscription.objects.filter(id=subscription_id, status=SubscriptionStatus.PENDING).update(
             status=SubscriptionStatus.FAILED, last_error=reason[:2000], push_claimed_until=None
         )
+    metric_count("subscription_pushes", outcome="failed")
 
 
 def subscription_ids_to_sweep(*, older_than: timedelta, limit: int) -> list[int]:
