@@ -8,6 +8,9 @@ machine: SQLite, an embedded file-system broker and a local-memory cache.
 from pathlib import Path
 
 import environ
+from django_guid.integrations import CeleryIntegration
+
+from operations.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -221,14 +224,6 @@ SUBSCRIBE_RATE_PER_EMAIL = env.str("SUBSCRIBE_RATE_PER_EMAIL", default="10/hour"
 # not import klaviyo_sync (dependencies point one way), so it asks through this dotted path.
 BACK_IN_STOCK_ENABLED_CHECK = "klaviyo_sync.selectors.back_in_stock_enabled"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-}
-
 # --- Operations: health, heartbeats (see operations/, README "Running in production") ------------
 
 # Workers and schedulers record a heartbeat this often; `manage.py health worker|scheduler`
@@ -244,3 +239,25 @@ CELERY_BEAT_MAX_LOOP_INTERVAL = OPERATIONS_HEARTBEAT_SECONDS
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 # Bearer token of /metrics; empty closes it (403).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# --- Operations: logs, correlation ids, Sentry ------------------------------------------------
+
+# `json`: one JSON object per line (production's default); `console`: readable lines.
+LOG_FORMAT = env.str("LOG_FORMAT", default="console")
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)
+INSTALLED_APPS.append("django_guid")
+MIDDLEWARE.insert(1, "django_guid.middleware.guid_middleware")
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Correlation-ID",
+    # A caller's id is used when it is a UUID, else a new one is made.
+    "VALIDATE_GUID": True,
+    "INTEGRATIONS": [CeleryIntegration(use_django_logging=True, log_parent=False)],
+    "IGNORE_URLS": ["healthz", "readyz", "metrics"],
+}
+
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from operations.sentry import sentry_init
+
+    sentry_init(dsn=SENTRY_DSN, environment=env.str("SENTRY_ENVIRONMENT", default="production"))

@@ -2,8 +2,10 @@
 
 from django.core.exceptions import ImproperlyConfigured
 
+from operations.logs import logging_config
+
 from .base import *  # noqa: F403
-from .base import SECRET_KEY, env
+from .base import LOG_LEVEL, SECRET_KEY, env
 
 if SECRET_KEY.startswith("dev-only-") or len(SECRET_KEY) < 32:
     raise ImproperlyConfigured("Set DJANGO_SECRET_KEY to a real secret of at least 32 characters.")
@@ -14,3 +16,7 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=600)  # noqa: F405
+
+# --- Operations: JSON logs by default ---------------------------------------------------------
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)
