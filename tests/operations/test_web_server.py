@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.web import manage, running_web
+from tests.web import manage, production_environment, running_web
 from tests.worker import worker_environment
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -26,12 +26,8 @@ def web(tmp_path) -> Iterator[tuple[str, Path]]:
 
     Yields the base URL and the log file, which is complete once the block is left.
     """
-    env = worker_environment(
-        DJANGO_SETTINGS_MODULE="config.settings.production",
-        DJANGO_SECRET_KEY="a-test-secret-key-that-is-long-enough-0123456789",
+    env = production_environment(
         DJANGO_STATIC_ROOT=str(tmp_path / "static"),
-        DJANGO_SECURE_SSL_REDIRECT="false",
-        DJANGO_SECURE_HSTS_SECONDS="0",
         LOG_FORMAT="json",
         INTEGRATION_API_TOKEN=TOKEN,
     )
