@@ -13,7 +13,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from klaviyo_sync.client import KlaviyoNotConfigured, KlaviyoPermanentError, KlaviyoRetryableError
-from klaviyo_sync.retry import backoff_seconds
+from klaviyo_sync.retry import backoff_seconds, task_countdown
 from klaviyo_sync.selectors import integration_settings_get
 from klaviyo_sync.services.catalog import CatalogSyncBusy, catalog_sync_run
 from klaviyo_sync.services.stock import (
@@ -67,7 +67,7 @@ def push_subscription(self: Task, subscription_id: int) -> str:
             return "failed"
         delay = backoff_seconds(attempts, retry_after=exc.retry_after)
         subscription_push_retry_later(subscription_id=subscription_id, delay_seconds=delay)
-        raise self.retry(countdown=delay, exc=exc) from exc
+        raise self.retry(countdown=task_countdown(delay), exc=exc) from exc
 
 
 @shared_task
@@ -112,7 +112,9 @@ def sync_catalog_incremental_soon(*, coalesce_seconds: float) -> None:
     _queue_once(
         key=INCREMENTAL_SYNC_QUEUED_KEY,
         countdown=coalesce_seconds,
-        send=lambda: sync_catalog.apply_async(kwargs={"full": False}, countdown=coalesce_seconds),
+        send=lambda: sync_catalog.apply_async(
+            kwargs={"full": False}, countdown=task_countdown(coalesce_seconds)
+        ),
     )
 
 
@@ -121,7 +123,7 @@ def push_stock_changes_soon(*, coalesce_seconds: float) -> None:
     _queue_once(
         key=STOCK_PUSH_QUEUED_KEY,
         countdown=coalesce_seconds,
-        send=lambda: push_stock_changes.apply_async(countdown=coalesce_seconds),
+        send=lambda: push_stock_changes.apply_async(countdown=task_countdown(coalesce_seconds)),
     )
 
 
@@ -146,7 +148,7 @@ def push_stock_changes(self: Task, reconcile: bool = False) -> str:
             logger.error("stock push gave up for now; the reconciliation will repair: %s", exc)
             return "gave-up"
         delay = backoff_seconds(self.request.retries + 1, retry_after=exc.retry_after)
-        raise self.retry(countdown=delay, exc=exc) from exc
+        raise self.retry(countdown=task_countdown(delay), exc=exc) from exc
     if size_ids is not None:
         stock_changes_done(size_ids=size_ids, started_before=started)
     return f"{result.variants_changed} changed in {result.jobs} jobs"

@@ -262,3 +262,17 @@ if SENTRY_DSN:
     from operations.sentry import sentry_init
 
     sentry_init(dsn=SENTRY_DSN, environment=env.str("SENTRY_ENVIRONMENT", default="production"))
+
+# --- Operations: RabbitMQ as the broker (README "Choosing the broker") -------------------------
+
+if CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
+    # Quorum queues: replicated, durable, and a message unacknowledged by a lost worker goes back
+    # to the queue (acks_late). Countdowns and retries use RabbitMQ's native delayed delivery
+    # (Celery declares its exchanges; it needs topic exchanges), so a delayed task waits in the
+    # broker and not unacknowledged in a worker, where RabbitMQ's consumer_timeout (30 min)
+    # would close the channel.
+    CELERY_TASK_DEFAULT_QUEUE_TYPE = "quorum"
+    CELERY_TASK_DEFAULT_EXCHANGE_TYPE = "topic"
+    CELERY_WORKER_DETECT_QUORUM_QUEUES = True
+    # The broker confirms every published message: a 201 queues a push RabbitMQ has.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
