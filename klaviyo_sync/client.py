@@ -16,6 +16,7 @@ import requests
 from django.conf import settings
 
 from klaviyo_sync.ratelimit import RateClass, RateLimiter, rate_limiter_from_settings
+from operations.logs import klaviyo_answer_note
 from operations.metrics import metric_count
 
 logger = logging.getLogger(__name__)
@@ -175,6 +176,7 @@ class KlaviyoClient:
             metric_count("klaviyo_requests", rate_class=rate_class, status="connection-error")
             raise KlaviyoRetryableError(f"{where}: connection failed") from exc
         metric_count("klaviyo_requests", rate_class=rate_class, status=response.status_code)
+        klaviyo_answer_note(response)  # Klaviyo's error ids, for the log lines that follow
         if response.status_code < 400:
             if not response.content:
                 return None

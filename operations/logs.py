@@ -27,6 +27,25 @@ SUBSCRIPTION_TASKS = frozenset({"klaviyo_sync.tasks.push_subscription"})
 subscription_id_var: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "log_subscription_id", default=None
 )
+# Klaviyo names each error it answers with an id (JSON:API ``errors[].id``; it documents no
+# request id header): the one to quote to Klaviyo's support.
+klaviyo_error_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "log_klaviyo_error_id", default=None
+)
+KLAVIYO_ERROR_IDS_LOGGED = 5
+
+
+def klaviyo_answer_note(response: Any) -> None:
+    """Remember the ids of the errors in Klaviyo's answer (a ``requests.Response``) for the log
+    lines that follow in this thread or task; a successful answer forgets them."""
+    ids: list[str] = []
+    if response.status_code >= 400:
+        try:
+            errors = response.json().get("errors") or []
+        except (ValueError, AttributeError):
+            errors = []
+        ids = [str(e["id"]) for e in errors if isinstance(e, dict) and e.get("id")]
+    klaviyo_error_id_var.set(",".join(ids[:KLAVIYO_ERROR_IDS_LOGGED]) or None)
 
 
 class EmailQueryMask(logging.Filter):
@@ -40,12 +59,16 @@ class EmailQueryMask(logging.Filter):
 
 
 class SubscriptionId(logging.Filter):
-    """Adds ``subscription_id`` to records logged while a task works on a subscription."""
+    """Adds ``subscription_id`` to records logged while a task works on a subscription, and
+    ``klaviyo_error_id`` to those logged after Klaviyo answered with an error."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         subscription_id = subscription_id_var.get()
         if subscription_id is not None and not hasattr(record, "subscription_id"):
             record.subscription_id = subscription_id
+        error_id = klaviyo_error_id_var.get()
+        if error_id is not None and not hasattr(record, "klaviyo_error_id"):
+            record.klaviyo_error_id = error_id
         return True
 
 
@@ -53,6 +76,7 @@ class SubscriptionId(logging.Filter):
 def _subscription_task_started(
     task: Any = None, args: Any = None, kwargs: Any = None, **_: Any
 ) -> None:
+    klaviyo_error_id_var.set(None)
     if getattr(task, "name", None) in SUBSCRIPTION_TASKS:
         value = (kwargs or {}).get("subscription_id") or (args[0] if args else None)
         subscription_id_var.set(int(value) if value is not None else None)
@@ -61,6 +85,7 @@ def _subscription_task_started(
 @task_postrun.connect
 def _subscription_task_finished(**_: Any) -> None:
     subscription_id_var.set(None)
+    klaviyo_error_id_var.set(None)
 
 
 def logging_config(*, log_format: str, level: str) -> dict[str, Any]:

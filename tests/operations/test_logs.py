@@ -95,10 +95,8 @@ def test_every_4xx_is_logged_once(json_lines, back_in_stock_on, method, path, bo
     assert "ann@example.com" not in json.dumps(lines)
 
 
-def test_lines_logged_while_a_subscription_is_pushed_carry_its_id(
-    json_lines, catalog, back_in_stock_on, settings
-):
-    settings.KLAVIYO_API_KEY = ""  # the push logs that nothing is sent
+def push_logged(json_lines) -> tuple[int, list[dict]]:
+    """Subscribe to size M in Sweden, run its push task here, then log one line "after"."""
     subscription_id = subscription_create(
         item="12366-23400",
         country_code="SE",
@@ -108,8 +106,28 @@ def test_lines_logged_while_a_subscription_is_pushed_carry_its_id(
     ).subscription_id
     push_subscription.apply(args=[subscription_id])
     logging.getLogger("after").info("after the task")
-    lines = json_lines()
+    return subscription_id, json_lines()
+
+
+def test_lines_logged_while_a_subscription_is_pushed_carry_its_id(
+    json_lines, catalog, back_in_stock_on, settings
+):
+    settings.KLAVIYO_API_KEY = ""  # the push logs that nothing is sent
+    subscription_id, lines = push_logged(json_lines)
     [pushed] = [line for line in lines if "stays pending" in line["message"]]
     assert pushed["subscription_id"] == subscription_id
     [after] = [line for line in lines if line["logger"] == "after"]
     assert "subscription_id" not in after
+
+
+def test_lines_logged_after_klaviyo_answered_an_error_carry_klaviyo_s_error_id(
+    json_lines, demo_catalog, back_in_stock_on, sandbox
+):
+    sandbox.add_fault("error", status=503, count=1, path_prefix="/api/back-in-stock-subscriptions")
+    subscription_id, lines = push_logged(json_lines)
+    retried = [line for line in lines if "klaviyo_error_id" in line]
+    assert retried, lines
+    assert all(line["subscription_id"] == subscription_id for line in retried)
+    assert uuid.UUID(retried[0]["klaviyo_error_id"])
+    [after] = [line for line in lines if line["logger"] == "after"]
+    assert "klaviyo_error_id" not in after
