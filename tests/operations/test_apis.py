@@ -84,3 +84,11 @@ def test_readiness_is_503_while_a_migration_is_not_applied(client):
 def test_health_endpoints_refuse_other_methods_than_get(client, method):
     assert getattr(client, method)("/healthz").status_code == 405
     assert getattr(client, method)("/readyz").status_code == 405
+
+
+def test_probes_and_scrapes_over_plain_http_are_not_redirected_to_https(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 200
+    assert client.get("/metrics").status_code == 403  # closed: no METRICS_TOKEN, not a redirect
+    assert client.get("/api/docs").status_code == 301

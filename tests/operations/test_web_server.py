@@ -55,7 +55,9 @@ def trickle(url: str, stop: threading.Event) -> None:
             sock.sendall(b" ")
 
 
-def test_three_slow_clients_do_not_delay_a_fourth_request_by_more_than_a_second(web):
+def test_three_slow_clients_do_not_delay_a_fourth_request_by_more_than_a_second(
+    web, record_property
+):
     url, _ = web
     stop = threading.Event()
     clients = [
@@ -72,6 +74,8 @@ def test_three_slow_clients_do_not_delay_a_fourth_request_by_more_than_a_second(
         stop.set()
         for client in clients:
             client.join(timeout=5)
+    record_property("fourth_request_seconds", round(elapsed, 3))
+    print(f"the fourth request took {elapsed:.3f} s")
     assert response.status_code == 200
     assert elapsed < 1.0, f"the fourth request took {elapsed:.2f} s"
 
