@@ -1,4 +1,4 @@
-"""Request metrics: every web request's duration, by method, URL route and status."""
+"""Request metrics, and health probes answered whatever the Host header."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import time
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponseBase
+from django.urls import resolve
 
+from operations import apis
 from operations.metrics import metric_observe, request_buffer
 
 # Requests that matched no URL pattern share one label, so a scanner cannot add series.
@@ -33,5 +35,27 @@ def request_metrics_middleware(
                 status=response.status_code,
             )
         return response
+
+    return middleware
+
+
+# Load balancers and container runtimes probe by address (Host: 10.0.3.7), which
+# DJANGO_ALLOWED_HOSTS rightly refuses for everything else.
+PROBES = {"/healthz": apis.healthz, "/readyz": apis.readyz}
+
+
+def probe_middleware(
+    get_response: Callable[[HttpRequest], HttpResponseBase],
+) -> Callable[[HttpRequest], HttpResponseBase]:
+    """Right after the metrics: answers ``/healthz`` and ``/readyz`` before the Host header is
+    checked (CommonMiddleware) or HTTPS is enforced, so a probe gets its answer, not a 400 or a
+    redirect. They disclose nothing but the checks' status."""
+
+    def middleware(request: HttpRequest) -> HttpResponseBase:
+        view = PROBES.get(request.path_info)
+        if view is None:
+            return get_response(request)
+        request.resolver_match = resolve(request.path_info)  # the route label of the metrics
+        return view(request)
 
     return middleware

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "operations.middleware.request_metrics_middleware",  # operations: first, to time it all
+    "operations.middleware.probe_middleware",  # operations: /healthz, /readyz for any Host
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # operations: static files from the web process
     "corsheaders.middleware.CorsMiddleware",

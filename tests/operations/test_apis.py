@@ -92,3 +92,9 @@ def test_probes_and_scrapes_over_plain_http_are_not_redirected_to_https(client, 
     assert client.get("/readyz").status_code == 200
     assert client.get("/metrics").status_code == 403  # closed: no METRICS_TOKEN, not a redirect
     assert client.get("/api/docs").status_code == 301
+
+
+def test_probes_by_address_are_answered_whatever_the_allowed_hosts(client):
+    assert client.get("/healthz", HTTP_HOST="10.0.3.7:8000").json() == {"status": "ok"}
+    assert client.get("/readyz", HTTP_HOST="10.0.3.7").status_code == 200
+    assert client.get("/metrics", HTTP_HOST="10.0.3.7").status_code == 400
