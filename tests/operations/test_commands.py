@@ -65,3 +65,8 @@ def test_web_is_unhealthy_when_nothing_answers(capsys):
     code, report = health("web", "--url", f"http://127.0.0.1:{free_port()}/healthz", capsys=capsys)
     assert code == 1
     assert report["error"] == "ConnectionError"
+
+
+def test_web_is_healthy_when_its_healthz_answers(capsys, live_server):
+    code, report = health("web", "--url", f"{live_server.url}/healthz", capsys=capsys)
+    assert (code, report["status"]) == (0, 200)

@@ -9,6 +9,7 @@ readiness checks of ``/readyz`` in this process.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import requests
@@ -33,7 +34,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--name", default=None, help="one process, e.g. celery@web-1")
         parser.add_argument(
-            "--url", default="http://127.0.0.1:8000/healthz", help="the web process's /healthz"
+            "--url",
+            default=f"http://127.0.0.1:{os.environ.get('PORT', '8000')}/healthz",
+            help="the web process's /healthz (default: this machine, port $PORT or 8000)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
