@@ -1,7 +1,11 @@
 """The Procfile and the systemd examples run the same commands, the contract's (§1)."""
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
+
+import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 UNITS = PROJECT_ROOT / "deploy" / "systemd"
@@ -37,3 +41,26 @@ def test_the_web_unit_migrates_and_collects_static_files_before_it_starts():
     text = (UNITS / "backinstock-web.service").read_text()
     assert "ExecStartPre=python manage.py migrate --noinput" in text
     assert "ExecStartPre=python manage.py collectstatic --noinput" in text
+
+
+def test_the_readmes_nginx_snippet_is_a_valid_configuration(tmp_path):
+    """`nginx -t` on the README's snippet (TLS left out: no certificate here)."""
+    if shutil.which("nginx") is None:
+        pytest.skip("nginx is not installed")
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    [snippet] = re.findall(r"```nginx\n(.*?)```", readme, flags=re.DOTALL)
+    snippet = snippet.replace("listen 443 ssl;", "listen 127.0.0.1:8443;")
+    snippet = snippet.replace("/var/log/nginx/", f"{tmp_path}/")
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\n"
+        "events {}\n"
+        f"http {{\n{snippet}\n}}\n"
+    )
+    result = subprocess.run(
+        ["nginx", "-t", "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
