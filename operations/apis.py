@@ -9,25 +9,45 @@ not django-health-check's views (its JSON is keyed by check class names, without
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
+from functools import wraps
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from operations.selectors import metrics_exposition, readiness_checks, readiness_ok
 
+View = Callable[[HttpRequest], HttpResponse]
+
+
+def get_only(view: View) -> View:
+    """GET and HEAD only; any other method gets 405 in the contract's error shape."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            response = JsonResponse(
+                {"errors": {"method": f"Method {request.method} is not allowed; use GET."}},
+                status=405,
+            )
+            response["Allow"] = "GET, HEAD"
+            return response
+        return view(request)
+
+    return wrapper
+
 
 @never_cache
-@require_GET
+@get_only
 def healthz(request: HttpRequest) -> JsonResponse:
     """Liveness: ``200 {"status": "ok"}`` while the process serves; touches nothing else."""
     return JsonResponse({"status": "ok"})
 
 
 @never_cache
-@require_GET
+@get_only
 def readyz(request: HttpRequest) -> JsonResponse:
     """Readiness: ``200`` or ``503`` with ``{"status": "ok"|"failing", "checks": {...}}``."""
     checks = readiness_checks()
@@ -38,7 +58,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
 
 
 @never_cache
-@require_GET
+@get_only
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus text, for ``Authorization: Bearer <METRICS_TOKEN>``.
 

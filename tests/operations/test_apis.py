@@ -81,9 +81,12 @@ def test_readiness_is_503_while_a_migration_is_not_applied(client):
 
 
 @pytest.mark.parametrize("method", ["post", "put", "delete"])
-def test_health_endpoints_refuse_other_methods_than_get(client, method):
-    assert getattr(client, method)("/healthz").status_code == 405
-    assert getattr(client, method)("/readyz").status_code == 405
+def test_health_endpoints_refuse_other_methods_than_get_in_the_contract_shape(client, method):
+    for path in ("/healthz", "/readyz", "/metrics"):
+        response = getattr(client, method)(path)
+        assert response.status_code == 405
+        assert set(response.json()["errors"]) == {"method"}
+        assert response["Allow"] == "GET, HEAD"
 
 
 def test_probes_and_scrapes_over_plain_http_are_not_redirected_to_https(client, settings):

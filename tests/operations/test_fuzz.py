@@ -61,3 +61,4 @@ def test_any_correlation_id_header_is_answered_with_a_clean_id_and_no_5xx(correl
 def test_other_methods_on_the_operations_endpoints_are_4xx(method, path):
     response = Client().generic(method, path, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     assert 400 <= response.status_code < 500
+    assert list(response.json()) == ["errors"]
