@@ -11,9 +11,9 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from backinstock.services import subscription_create
 from klaviyo_sync.tasks import push_subscription
 from operations.logs import logging_config
+from tests.operations.conftest import subscribe_in_sweden
 
 pytestmark = pytest.mark.django_db
 
@@ -97,13 +97,7 @@ def test_every_4xx_is_logged_once(json_lines, back_in_stock_on, method, path, bo
 
 def push_logged(json_lines) -> tuple[int, list[dict]]:
     """Subscribe to size M in Sweden, run its push task here, then log one line "after"."""
-    subscription_id = subscription_create(
-        item="12366-23400",
-        country_code="SE",
-        state_code=None,
-        email="a@example.com",
-        language_code=None,
-    ).subscription_id
+    subscription_id = subscribe_in_sweden("a@example.com")
     push_subscription.apply(args=[subscription_id])
     logging.getLogger("after").info("after the task")
     return subscription_id, json_lines()

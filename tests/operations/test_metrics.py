@@ -8,12 +8,12 @@ import pytest
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
-from backinstock.services import subscription_create
 from klaviyo_sync.ratelimit import RateLimiter
 from klaviyo_sync.services.stock import stock_figures_push
 from klaviyo_sync.services.subscriptions import subscription_push, subscription_push_failed
 from operations.metrics import metric_count, metric_observe, metrics_store
 from shop.services import StockEntry, stock_entries_apply
+from tests.operations.conftest import subscribe_in_sweden
 from tests.redis_server import free_port
 from tests.worker import PROJECT_ROOT, worker_environment
 
@@ -146,13 +146,8 @@ def test_the_waiting_shared_limiter_adds_its_wait_by_rate_class(settings):
 
 @pytest.mark.usefixtures("demo_catalog", "back_in_stock_on")
 def test_domain_figures_follow_a_subscription_from_acceptance_to_klaviyo_and_a_restock(sandbox):
-    def subscribe(email: str) -> int:
-        return subscription_create(
-            item="12366-23400", country_code="SE", state_code=None, email=email, language_code=None
-        ).subscription_id
-
-    ann, bob = subscribe("ann@example.com"), subscribe("bob@example.com")
-    subscribe("ann@example.com")
+    ann, bob = subscribe_in_sweden("ann@example.com"), subscribe_in_sweden("bob@example.com")
+    subscribe_in_sweden("ann@example.com")
     before = scrape()
     assert before[("backinstock_subscriptions_accepted_total", (("outcome", "new"),))] == 2
     assert before[("backinstock_subscriptions_accepted_total", (("outcome", "repeat"),))] == 1
