@@ -24,6 +24,7 @@ from backinstock.throttling import email_throttle_check
 from config.api.errors import FeatureDisabled, InvalidInput
 from config.api.fields import ascii_decimal
 from config.correlation import correlation_id_current
+from operations.metrics import metric_count
 from shop import selectors as shop_selectors
 
 
@@ -299,6 +300,7 @@ def subscription_create(
             raise RuntimeError(f"back-in-stock variant {resolved.variant_external_id()} vanished")
     subscription_id, created = inserted
     announce_subscription_pending(subscription_id=subscription_id)
+    metric_count("subscriptions_accepted", outcome="new" if created else "repeat")
     return SubscriptionCreateResult(subscription_id=subscription_id, created=created)
 
 

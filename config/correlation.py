@@ -5,9 +5,11 @@ it later sets that id again, so that one subscription can be followed in the log
 storefront to Klaviyo.
 """
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from django.http import HttpRequest, HttpResponse
 from django_guid import get_guid, set_guid
 
 MAX_LENGTH = 64
@@ -28,3 +30,25 @@ def correlation_id_set(correlation_id: str) -> Iterator[None]:
         yield
     finally:
         set_guid(previous)
+
+
+# What a caller's X-Correlation-ID may be to be echoed and logged as given: Centra's clients
+# send ids of their own making (not UUIDs), but a header value with a newline cannot be echoed
+# and one with markup or escapes does not belong in log lines. Others are replaced by a new id.
+SAFE_CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+CORRELATION_ID_META = "HTTP_X_CORRELATION_ID"
+
+
+def correlation_id_sanitize_middleware(
+    get_response: Callable[[HttpRequest], HttpResponse],
+) -> Callable[[HttpRequest], HttpResponse]:
+    """Drops an X-Correlation-ID that is not ``SAFE_CORRELATION_ID``; django-guid, next in the
+    middleware, then makes a new one."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        given = request.META.get(CORRELATION_ID_META)
+        if given is not None and not SAFE_CORRELATION_ID.fullmatch(given):
+            del request.META[CORRELATION_ID_META]
+        return get_response(request)
+
+    return middleware

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from django.views.generic import TemplateView
 
 from backinstock import apis as backinstock_apis
@@ -41,6 +41,7 @@ urlpatterns = [
         name="backinstock-demand",
     ),
     path("admin/", admin.site.urls),
+    path("", include("operations.urls")),
 ]
 
 handler400 = exceptions.bad_request

@@ -19,6 +19,8 @@ import requests
 from django.conf import settings
 
 from klaviyo_sync.ratelimit import RateClass, RateLimiter, rate_limiter_from_settings
+from operations.logs import klaviyo_answer_note
+from operations.metrics import metric_count
 
 logger = logging.getLogger(__name__)
 
@@ -214,11 +216,14 @@ class KlaviyoClient:
                 timeout=self.timeout,
             )
         except _TRANSPORT_ERRORS as exc:
+            metric_count("klaviyo_requests", rate_class=rate_class, status="no-answer")
             # The texts of these exceptions may hold the header's value (InvalidHeader: a key
             # with a newline) or the URL's password (InvalidURL, connection errors), and a
             # chained cause is printed with every logged traceback: only the kind goes on,
             # ``from None``.
             raise _transport_error(where, exc) from None
+        metric_count("klaviyo_requests", rate_class=rate_class, status=response.status_code)
+        klaviyo_answer_note(response)  # Klaviyo's error ids, for the log lines that follow
         if response.status_code < 400:
             if not response.content:
                 return None

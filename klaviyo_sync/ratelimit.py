@@ -21,6 +21,8 @@ from typing import Literal
 
 from django.conf import settings
 
+from operations.metrics import metric_count
+
 logger = logging.getLogger(__name__)
 
 RateClass = Literal[
@@ -110,6 +112,7 @@ class RateLimiter:
         while True:
             wait_ms = self._try(rate_class, per_second, per_minute)
             if wait_ms <= 0:
+                metric_count("klaviyo_rate_limiter_wait_seconds", waited, rate_class=rate_class)
                 return waited
             pause = wait_ms / 1000.0
             self._sleep(pause)

@@ -16,6 +16,9 @@ BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 300.0
 IN_PROCESS_ATTEMPTS = 8
 IN_PROCESS_CAP_SECONDS = 30.0
+# Celery on RabbitMQ quorum queues delays a task by whole seconds (native delayed delivery) and
+# rejects, dropping it, a countdown above 0 and below 1 s.
+MIN_TASK_COUNTDOWN_SECONDS = 1.0
 
 T = TypeVar("T")
 
@@ -30,6 +33,11 @@ def backoff_seconds(
     ceiling = min(cap, BACKOFF_BASE_SECONDS * (2 ** max(attempt - 1, 0)))
     delay = random.uniform(0, ceiling)  # noqa: S311  (jitter, not cryptography)
     return max(delay, retry_after or 0.0)
+
+
+def task_countdown(seconds: float) -> float:
+    """A countdown for ``apply_async``/``retry`` that every broker accepts: at least 1 s."""
+    return max(seconds, MIN_TASK_COUNTDOWN_SECONDS)
 
 
 def call_with_retries(

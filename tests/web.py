@@ -17,10 +17,21 @@ from pathlib import Path
 import requests
 
 from tests.redis_server import free_port
-from tests.worker import PROJECT_ROOT, process_group_stop
+from tests.worker import PROJECT_ROOT, process_group_stop, worker_environment
 
 MANAGE_TIMEOUT_SECONDS = 120
 START_TIMEOUT_SECONDS = 30
+
+
+def production_environment(**extra: str) -> dict[str, str]:
+    """``worker_environment`` with production settings as deployed, over plain HTTP."""
+    return worker_environment(
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        DJANGO_SECRET_KEY="a-test-secret-key-that-is-long-enough-0123456789",
+        DJANGO_SECURE_SSL_REDIRECT="false",
+        DJANGO_SECURE_HSTS_SECONDS="0",
+        **extra,
+    )
 
 
 def manage(*args: str, env: dict[str, str]) -> str:

@@ -11,6 +11,8 @@ import environ
 from corsheaders.defaults import default_headers as corsheaders_default_headers
 from django_guid.integrations import CeleryIntegration
 
+from operations.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -39,12 +41,17 @@ INSTALLED_APPS = [
     "shop",
     "backinstock",
     "klaviyo_sync",
+    "operations",
 ]
 
 MIDDLEWARE = [
-    # First, so that every answer (CORS preflights and errors included) carries the id.
+    "operations.middleware.request_metrics_middleware",  # operations: first, to time it all
+    "operations.middleware.probe_middleware",  # operations: /healthz, /readyz for any Host
+    # Before the rest, so that every answer (CORS preflights and errors included) carries the id.
+    "config.correlation.correlation_id_sanitize_middleware",
     "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # operations: static files from the web process
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -91,7 +98,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 
 # The stock Integration API accepts up to 10,000 entries (about 1 MB of JSON); other endpoints set
 # their own, much smaller limit in their parser (see ``config.api.parsers``).
@@ -257,7 +264,9 @@ DJANGO_GUID = {
     "RETURN_HEADER": True,
     # CORS_EXPOSE_HEADERS exposes it, to the allowed origins only.
     "EXPOSE_HEADER": False,
-    "INTEGRATIONS": [CeleryIntegration(use_django_logging=True)],
+    "INTEGRATIONS": [CeleryIntegration(use_django_logging=True, log_parent=False)],
+    # Probes and scrapes are not requests anyone follows.
+    "IGNORE_URLS": ["healthz", "readyz", "metrics"],
 }
 
 # --- This project ---------------------------------------------------------------------------------
@@ -294,21 +303,45 @@ BACK_IN_STOCK_ENABLED_CHECK = "klaviyo_sync.selectors.back_in_stock_enabled"
 # own to keep erasures findable by address across a rotation of DJANGO_SECRET_KEY.
 ERASURE_AUDIT_SECRET = env.str("ERASURE_AUDIT_SECRET", default="") or SECRET_KEY
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"correlation_id": {"()": "django_guid.log_filters.CorrelationId"}},
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"}
-    },
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["correlation_id"],
-        }
-    },
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # django-guid notes every id it reads or makes at INFO: one line per request and per task.
-    "loggers": {"django_guid": {"level": "WARNING"}},
-}
+# --- Operations: health, heartbeats (see operations/, README "Running in production") ------------
+
+# Workers and schedulers record a heartbeat this often; `manage.py health worker|scheduler`
+# fails when the youngest is older than the maximum age.
+OPERATIONS_HEARTBEAT_SECONDS = env.float("OPERATIONS_HEARTBEAT_SECONDS", default=15.0)
+OPERATIONS_HEARTBEAT_MAX_AGE_SECONDS = env.float(
+    "OPERATIONS_HEARTBEAT_MAX_AGE_SECONDS", default=60.0
+)
+CELERY_BEAT_SCHEDULER = "operations.heartbeats:HeartbeatScheduler"
+# Beat ticks (and so beats) at least this often, whatever its schedule.
+CELERY_BEAT_MAX_LOOP_INTERVAL = OPERATIONS_HEARTBEAT_SECONDS
+# Probes and scrapers speak plain HTTP to the process itself: no redirect to HTTPS for them.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# Bearer token of /metrics; empty closes it (403).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# --- Operations: logs, correlation ids, Sentry ------------------------------------------------
+
+# `json`: one JSON object per line (production's default); `console`: readable lines.
+LOG_FORMAT = env.str("LOG_FORMAT", default="console")
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)
+
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from operations.sentry import sentry_init
+
+    sentry_init(dsn=SENTRY_DSN, environment=env.str("SENTRY_ENVIRONMENT", default="production"))
+
+# --- Operations: RabbitMQ as the broker (README "Choosing the broker") -------------------------
+
+if CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
+    # Quorum queues: replicated, durable, and a message unacknowledged by a lost worker goes back
+    # to the queue (acks_late). Countdowns and retries use RabbitMQ's native delayed delivery
+    # (Celery declares its exchanges; it needs topic exchanges), so a delayed task waits in the
+    # broker and not unacknowledged in a worker, where RabbitMQ's consumer_timeout (30 min)
+    # would close the channel.
+    CELERY_TASK_DEFAULT_QUEUE_TYPE = "quorum"
+    CELERY_TASK_DEFAULT_EXCHANGE_TYPE = "topic"
+    CELERY_WORKER_DETECT_QUORUM_QUEUES = True
+    # The broker confirms every published message: a 201 queues a push RabbitMQ has.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}

@@ -15,3 +15,6 @@ os.environ.setdefault("KLAVIYO_API_URL", "http://127.0.0.1:9")
 from .base import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Tests run without collectstatic: whitenoise looks files up per request instead of listing a
+# STATIC_ROOT that does not exist (and warning about it).
+WHITENOISE_AUTOREFRESH = True

@@ -46,6 +46,7 @@ from klaviyo_sync.services.sent import (
     sent_refused,
     sent_remember,
 )
+from operations.metrics import metric_count, metric_observe
 from shop.models import DisplayItem
 
 logger = logging.getLogger(__name__)
@@ -396,6 +397,13 @@ def catalog_sync_run(
     finally:
         run.finished_at = timezone.now()
         run.save()
+        metric_observe(
+            "catalog_sync_duration_seconds",
+            (run.finished_at - started).total_seconds(),
+            full=full,
+            state=run.state,
+        )
+        metric_count("catalog_sync_failed_items", run.failed)
         if full:
             _settings_state_set(run.state, completed=run.state == CatalogSyncState.COMPLETED)
         lease_release(name=SYNC_LEASE, holder=holder)

@@ -36,6 +36,7 @@ from klaviyo_sync.services.sent import (
     sent_objects,
     sent_remember,
 )
+from operations.metrics import metric_count
 from shop.models import Price
 from shop.selectors import availability_by_size_for_ship_to
 
@@ -229,6 +230,8 @@ def _push(*, size_ids: list[int] | None, client: KlaviyoClient | None) -> StockP
     result.calls = runner.calls
     if lost:
         result.variants_recreated = _lost_variants_recreate(external_ids=lost, client=client)
+    metric_count("stock_figures_pushed", result.variants_changed - result.variants_failed)
+    metric_count("restocks", result.restocks)
     return result
 
 

@@ -51,6 +51,7 @@ from klaviyo_sync.services.sent import (
     sent_objects,
     sent_remember,
 )
+from operations.metrics import metric_count
 
 logger = logging.getLogger(__name__)
 
@@ -359,6 +360,7 @@ def subscription_claimed_push(*, subscription_id: int, client: KlaviyoClient) ->
         logger.info(
             "subscription %s accepted by Klaviyo for %s", subscription_id, subscription.variant
         )
+        metric_count("subscription_pushes", outcome=PushResult.SUBSCRIBED.value)
 
 
 def subscription_push_error(*, subscription_id: int, error: Exception) -> str:
@@ -414,6 +416,7 @@ def subscription_push_retry_later(*, subscription_id: int, delay_seconds: float)
         push_claimed_until=timezone.now() + timedelta(seconds=max(delay_seconds - 1, 0)),
         updated_at=timezone.now(),
     )
+    metric_count("subscription_pushes", outcome="retry")
 
 
 def subscription_push_failed(*, subscription_id: int, reason: str) -> None:
@@ -422,6 +425,7 @@ def subscription_push_failed(*, subscription_id: int, reason: str) -> None:
         Subscription.objects.filter(id=subscription_id, status=SubscriptionStatus.PENDING).update(
             status=SubscriptionStatus.FAILED, last_error=reason[:2000], push_claimed_until=None
         )
+    metric_count("subscription_pushes", outcome="failed")
 
 
 def subscription_ids_to_sweep(*, older_than: timedelta, limit: int) -> list[int]:

@@ -1,0 +1,52 @@
+"""gunicorn settings: ``gunicorn config.wsgi`` reads this file from the working directory.
+
+Threads (gthread) rather than gunicorn's default sync workers: a sync worker is held by one
+client for as long as that client takes to send its request, so a few clients sending a body a
+byte at a time stall the site. gthread waits for a new connection's first bytes in its poller,
+not in a thread (up to 5 s, then the connection goes back to the poller); a body that trickles
+holds one thread of ``GUNICORN_THREADS``, never the process. In production a buffering proxy
+(README: nginx) sends gunicorn only complete requests. Every value can be set in the
+environment; these are the defaults.
+"""
+
+import multiprocessing
+import os
+
+from operations.logs import logging_config
+
+bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
+# Processes: one per core (plus one), each with a pool of threads for requests that wait on
+# PostgreSQL or Redis. WEB_CONCURRENCY is the name platforms set.
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+# A worker silent this long (a request stuck in the main loop) is killed and replaced.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+# On TERM, requests in flight get this long to finish.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
+# Idle kept-alive connections wait in the poller, not in a thread, and are closed after this.
+keepalive = 5
+# Recycle workers now and then (with jitter so they do not restart together).
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
+max_requests_jitter = max_requests // 10
+# Headers: gunicorn's bounds, stated.
+limit_request_line = 8190
+limit_request_fields = 100
+# Proxies allowed to set X-Forwarded-*: the local one by default.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+# gunicornc's control socket: one fixed path per user by default, which two sites (or a test
+# run next to a site) on one machine would fight over. Set GUNICORN_CONTROL_SOCKET to a path to
+# have it.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "/run/gunicorn-unused.ctl")
+control_socket_disable = "GUNICORN_CONTROL_SOCKET" not in os.environ
+
+# Access log without query strings: %(U)s is the path alone, so the Shop API's ?email= never
+# reaches a log. Remote address, request line, status, bytes, milliseconds, user agent.
+accesslog = "-"
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
+errorlog = "-"
+# gunicorn's own lines go through the project's logging (LOG_FORMAT, json by default here).
+logconfig_dict = logging_config(
+    log_format=os.environ.get("LOG_FORMAT", "json"), level=os.environ.get("LOG_LEVEL", "INFO")
+)

@@ -1,0 +1,170 @@
+"""``/metrics``: Prometheus text behind METRICS_TOKEN, with figures from every process."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+from django.test import Client
+from prometheus_client.parser import text_string_to_metric_families
+
+from klaviyo_sync.ratelimit import RateLimiter
+from klaviyo_sync.services.stock import stock_figures_push
+from klaviyo_sync.services.subscriptions import subscription_push, subscription_push_failed
+from operations.metrics import metric_count, metric_observe, metrics_store
+from shop.services import StockEntry, stock_entries_apply
+from tests.operations.conftest import subscribe_in_sweden
+from tests.redis_server import free_port
+from tests.worker import PROJECT_ROOT, worker_environment
+
+pytestmark = pytest.mark.django_db
+
+TOKEN = "metrics-token-5f4dcc3b"
+
+
+@pytest.fixture(autouse=True)
+def _metrics_open(settings):
+    settings.METRICS_TOKEN = TOKEN
+
+
+def scrape(client: Client | None = None) -> dict[tuple[str, tuple], float]:
+    """``{(sample name, sorted labels): value}`` from an authorised scrape."""
+    response = (client or Client()).get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain; version=")
+    samples = {}
+    for family in text_string_to_metric_families(response.content.decode()):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def key(name: str, **labels: str) -> tuple[str, tuple]:
+    return name, tuple(sorted(labels.items()))
+
+
+def test_metrics_are_closed_while_no_token_is_set(settings):
+    settings.METRICS_TOKEN = ""
+    response = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer ")
+    assert response.status_code == 403
+    assert set(response.json()["errors"]) == {"authorization"}
+
+
+@pytest.mark.parametrize(
+    "header", [None, "Bearer wrong", f"Basic {TOKEN}", f"Bearer {TOKEN}x", "Bearer"]
+)
+def test_metrics_refuse_a_missing_or_wrong_token_with_401(header):
+    headers = {"HTTP_AUTHORIZATION": header} if header else {}
+    response = Client().get("/metrics", **headers)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert set(response.json()["errors"]) == {"authorization"}
+    assert TOKEN not in response.content.decode()
+
+
+def test_web_requests_are_counted_and_timed_by_route_and_status():
+    client = Client()
+    client.get("/healthz")
+    client.get("/healthz")
+    client.get("/no/such/page?email=ann@example.com")
+    samples = scrape(client)
+    ok = {"method": "GET", "route": "healthz", "status": "200"}
+    assert samples[key("backinstock_http_request_duration_seconds_count", **ok)] == 2
+    assert samples[key("backinstock_http_request_duration_seconds_bucket", le="+Inf", **ok)] == 2
+    unmatched = {"method": "GET", "route": "unmatched", "status": "404"}
+    assert samples[key("backinstock_http_request_duration_seconds_count", **unmatched)] == 1
+    assert "ann@example.com" not in str(samples)
+
+
+def test_figures_recorded_by_another_process_are_shown():
+    """A worker on another machine adds to the same counters the web process shows."""
+    code = (
+        "import django; django.setup();"
+        "from operations.metrics import metric_count;"
+        "metric_count('restocks', 3)"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT_ROOT,
+        env=worker_environment(),
+        check=True,
+        timeout=60,
+    )
+    metric_count("restocks", 2)
+    assert scrape()[("backinstock_restocks_total", ())] == 5
+
+
+def test_histograms_count_each_observation_in_its_bucket_and_the_sum():
+    metric_observe("catalog_sync_duration_seconds", 3.0, full=True, state="completed")
+    metric_observe("catalog_sync_duration_seconds", 100.0, full=True, state="completed")
+    samples = scrape()
+    labels = {"full": "true", "state": "completed"}
+
+    def bucket(le: str) -> float:
+        return samples[key("backinstock_catalog_sync_duration_seconds_bucket", le=le, **labels)]
+
+    assert (bucket("1.0"), bucket("5.0"), bucket("300.0"), bucket("+Inf")) == (0, 1, 2, 2)
+    assert samples[key("backinstock_catalog_sync_duration_seconds_sum", **labels)] == 103.0
+
+
+def test_an_unknown_metric_or_wrong_labels_are_refused():
+    with pytest.raises(KeyError):
+        metric_count("no_such_metric")
+    with pytest.raises(ValueError, match="labels"):
+        metric_count("subscription_pushes", result="x")
+
+
+def test_an_unreachable_redis_loses_figures_but_fails_nothing_and_quickly(settings):
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    started = time.monotonic()
+    for _ in range(50):
+        metric_count("restocks")
+    assert Client().get("/healthz").status_code == 200
+    assert time.monotonic() - started < 1.0
+    samples = scrape()
+    assert samples[("backinstock_metrics_source_up", (("source", "redis"),))] == 0
+    assert samples[("backinstock_metrics_source_up", (("source", "database"),))] == 1
+
+
+def test_without_redis_the_figures_are_kept_in_the_process(settings):
+    settings.REDIS_URL = ""
+    metrics_store().clear()
+    metric_count("restocks", 4)
+    assert scrape()[("backinstock_restocks_total", ())] == 4
+
+
+def test_the_waiting_shared_limiter_adds_its_wait_by_rate_class(settings):
+    limiter = RateLimiter(limits={"catalog_write": (1, 100)}, sleep=lambda seconds: None)
+    limiter.acquire("catalog_write")
+    waited = limiter.acquire("catalog_write")
+    assert waited > 0
+    value = scrape()[
+        ("backinstock_klaviyo_rate_limiter_wait_seconds_total", (("rate_class", "catalog_write"),))
+    ]
+    assert value == pytest.approx(waited, rel=0.01)
+
+
+@pytest.mark.usefixtures("demo_catalog", "back_in_stock_on")
+def test_domain_figures_follow_a_subscription_from_acceptance_to_klaviyo_and_a_restock(sandbox):
+    ann, bob = subscribe_in_sweden("ann@example.com"), subscribe_in_sweden("bob@example.com")
+    subscribe_in_sweden("ann@example.com")
+    before = scrape()
+    assert before[("backinstock_subscriptions_accepted_total", (("outcome", "new"),))] == 2
+    assert before[("backinstock_subscriptions_accepted_total", (("outcome", "repeat"),))] == 1
+    assert before[("backinstock_subscriptions", (("status", "pending"),))] == 2
+    assert before[("backinstock_subscriptions_pending_oldest_age_seconds", ())] >= 0
+
+    subscription_push(subscription_id=ann)
+    subscription_push_failed(subscription_id=bob, reason="refused")
+    stock_entries_apply(entries=[StockEntry("HD-1-BLK-M", "Stockholm", physical=40, allocated=0)])
+    stock_figures_push(size_ids=[23400])
+
+    after = scrape()
+    assert after[("backinstock_subscription_pushes_total", (("outcome", "subscribed"),))] == 1
+    assert after[("backinstock_subscription_pushes_total", (("outcome", "failed"),))] == 1
+    assert after[("backinstock_subscriptions", (("status", "pending"),))] == 0
+    assert after[("backinstock_subscriptions_pending_oldest_age_seconds", ())] == 0
+    assert after[("backinstock_stock_figures_pushed_total", ())] == 1
+    assert after[("backinstock_restocks_total", ())] == 1
+    created = (("rate_class", "back_in_stock"), ("status", "202"))
+    assert after[("backinstock_klaviyo_requests_total", created)] == 1
