@@ -12,8 +12,8 @@ the newly subscribed in one profile bulk import job.
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -86,42 +86,77 @@ def subscriptions_dispatch(
     ids = subscriptions_claim(limit=limit)
     result.claimed = len(ids)
     if ids:
-        _variants_ensure(subscription_ids=ids, client=client)
-        with ThreadPoolExecutor(SEND_CONCURRENCY, thread_name_prefix="klaviyo-push") as pool:
-            for outcome in pool.map(lambda i: _push_claimed(i, client), ids):
-                result.outcomes[outcome] += 1
+        ensured = _variants_ensure(subscription_ids=ids, client=client)
+        result.outcomes = _send_side_by_side(pushes=[(i, i in ensured) for i in ids], client=client)
     job = profiles_send(client=client)
     result.profiles_sent = job.entries.count() if job is not None else 0
     return result
 
 
-def _variants_ensure(*, subscription_ids: list[int], client: KlaviyoClient) -> None:
-    """Make each distinct variant of the batch exist once, before the sends run side by side.
+def _variants_ensure(*, subscription_ids: list[int], client: KlaviyoClient) -> set[int]:
+    """Make each distinct variant of the batch exist once, before the sends run side by side;
+    returns the subscriptions whose variant now exists.
 
     A variant that cannot be made to exist here fails again, with its error recorded, in the
     push of each of its subscriptions.
     """
     settings_record = integration_settings_get()
-    seen: set[int] = set()
+    outcome: dict[int, bool] = {}
+    ensured: set[int] = set()
     for subscription in Subscription.objects.filter(
         id__in=subscription_ids, subscription_sent_at__isnull=True
     ).select_related("variant__product"):
-        if subscription.variant_id in seen:
-            continue
-        seen.add(subscription.variant_id)
+        if subscription.variant_id not in outcome:
+            try:
+                back_in_stock_variant_ensure(
+                    client=client, variant=subscription.variant, settings_record=settings_record
+                )
+                outcome[subscription.variant_id] = True
+            except (KlaviyoError, NotSoldThere) as exc:
+                logger.info("%s not made to exist yet: %s", subscription.variant, exc)
+                outcome[subscription.variant_id] = False
+        if outcome[subscription.variant_id]:
+            ensured.add(subscription.id)
+    return ensured
+
+
+def _send_side_by_side(*, pushes: list[tuple[int, bool]], client: KlaviyoClient) -> Counter[str]:
+    """Push (subscription id, variant ensured) pairs on ``SEND_CONCURRENCY`` threads; returns
+    how many ended how. Each thread opens one database connection for the whole batch (one per
+    subscription cost more than the rest of its push) and closes it when the batch is done."""
+    waiting = deque(pushes)
+    outcomes: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def send() -> None:
         try:
-            back_in_stock_variant_ensure(
-                client=client, variant=subscription.variant, settings_record=settings_record
-            )
-        except (KlaviyoError, NotSoldThere) as exc:
-            logger.info("%s not made to exist yet: %s", subscription.variant, exc)
+            while True:
+                with lock:
+                    if not waiting:
+                        return
+                    subscription_id, ensured = waiting.popleft()
+                outcome = _push_claimed(subscription_id, ensured, client)
+                with lock:
+                    outcomes[outcome] += 1
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=send, name=f"klaviyo-push-{number}")
+        for number in range(min(SEND_CONCURRENCY, len(pushes)))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
 
 
-def _push_claimed(subscription_id: int, client: KlaviyoClient) -> str:
+def _push_claimed(subscription_id: int, variant_ensured: bool, client: KlaviyoClient) -> str:
     try:
-        subscription_claimed_push(subscription_id=subscription_id, client=client)
+        subscription_claimed_push(
+            subscription_id=subscription_id, client=client, variant_ensured=variant_ensured
+        )
         return "subscribed"
     except (KlaviyoError, NotSoldThere) as exc:
         return subscription_push_error(subscription_id=subscription_id, error=exc)
-    finally:
-        connection.close()  # this thread's own connection

@@ -328,12 +328,17 @@ def subscription_push(*, subscription_id: int, client: KlaviyoClient | None = No
     return PushResult.SUBSCRIBED
 
 
-def subscription_claimed_push(*, subscription_id: int, client: KlaviyoClient) -> None:
+def subscription_claimed_push(
+    *, subscription_id: int, client: KlaviyoClient, variant_ensured: bool = False
+) -> None:
     """The back-in-stock part of the push of a subscription this process has claimed.
 
     Marks it ``subscribed`` once Klaviyo accepted its back-in-stock subscription (its profile
-    follows, ``klaviyo_sync.services.profiles``). Raises ``KlaviyoError`` or ``NotSoldThere``
-    with the claim released and the error recorded on the subscription.
+    follows, ``klaviyo_sync.services.profiles``). ``variant_ensured``: the caller has just made
+    the variant exist (the dispatcher does it once per variant of a batch), so the first send
+    goes straight to Klaviyo; "does not exist" still creates the chain again. Raises
+    ``KlaviyoError`` or ``NotSoldThere`` with the claim released and the error recorded on the
+    subscription.
     """
     subscription = Subscription.objects.select_related(
         "language", "variant__product__country__pricelist"
@@ -342,7 +347,9 @@ def subscription_claimed_push(*, subscription_id: int, client: KlaviyoClient) ->
         try:
             with _LeaseKeeper(subscription_id):
                 if subscription.subscription_sent_at is None:
-                    _subscription_send(client=client, subscription=subscription)
+                    _subscription_send(
+                        client=client, subscription=subscription, variant_ensured=variant_ensured
+                    )
         except (KlaviyoError, NotSoldThere) as exc:
             Subscription.objects.filter(id=subscription_id).update(
                 push_claimed_until=None, last_error=str(exc)[:2000]
@@ -390,16 +397,18 @@ def subscription_push_error(*, subscription_id: int, error: Exception) -> str:
     return "failed"
 
 
-def _subscription_send(*, client: KlaviyoClient, subscription: Subscription) -> None:
+def _subscription_send(
+    *, client: KlaviyoClient, subscription: Subscription, variant_ensured: bool
+) -> None:
     variant = subscription.variant
     body = back_in_stock_subscription_body(
         email=subscription.email, variant_external_id=variant.external_id
     )
-    settings_record = integration_settings_get()
     for round_number in range(1, MAX_RECREATE_ROUNDS + 1):
-        back_in_stock_variant_ensure(
-            client=client, variant=variant, settings_record=settings_record
-        )
+        if round_number > 1 or not variant_ensured:
+            back_in_stock_variant_ensure(
+                client=client, variant=variant, settings_record=integration_settings_get()
+            )
         try:
             client.back_in_stock_subscription_create(body=body)
             return
