@@ -7,7 +7,9 @@ decided here, so the page and its tests agree:
   every minute and a push takes seconds, so older means the worker is not getting through);
 - any failed subscription;
 - a last full catalog sync that failed, or none completed within twice the reconciliation
-  interval (``KLAVIYO_CATALOG_RECONCILE_SECONDS``), or none ever.
+  interval (``KLAVIYO_CATALOG_RECONCILE_SECONDS``), or none ever;
+- a worker or the scheduler whose last heartbeat (``operations``) is older than
+  ``OPERATIONS_HEARTBEAT_MAX_AGE_SECONDS``, or that never beat.
 """
 
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from django.db.models import Count, Max, Min
 from django.utils import timezone
 
 from backinstock.models import Subscription, SubscriptionStatus
+from klaviyo_sync.accounts import current_account
 from klaviyo_sync.models import (
     CatalogObjectKind,
     CatalogSyncRun,
@@ -25,6 +28,7 @@ from klaviyo_sync.models import (
     Restock,
     SentCatalogObject,
 )
+from operations.selectors import heartbeat_ages
 
 PENDING_STALE_SECONDS = 15 * 60
 CATALOG_RECONCILE_ENTRY = "catalog-sync-reconciliation"  # in CELERY_BEAT_SCHEDULE
@@ -41,6 +45,22 @@ class IntegrationHealth:
     full_sync_alarming: bool
     last_stock_push_at: datetime | None
     last_restock_at: datetime | None
+    # Seconds since the youngest heartbeat of a worker and of the scheduler; None: never seen.
+    worker_heartbeat_age: float | None
+    scheduler_heartbeat_age: float | None
+    heartbeat_max_age: float
+
+    @property
+    def worker_stale(self) -> bool:
+        return self.worker_heartbeat_age is None or (
+            self.worker_heartbeat_age > self.heartbeat_max_age
+        )
+
+    @property
+    def scheduler_stale(self) -> bool:
+        return self.scheduler_heartbeat_age is None or (
+            self.scheduler_heartbeat_age > self.heartbeat_max_age
+        )
 
     @property
     def oldest_pending_age(self) -> timedelta | None:
@@ -75,6 +95,7 @@ def integration_health_get() -> IntegrationHealth:
         or now - last_completed > timedelta(seconds=2 * _reconcile_seconds())
     )
     oldest = pending["oldest"]
+    heartbeats = heartbeat_ages()
     return IntegrationHealth(
         pending=pending["count"],
         oldest_pending_at=oldest,
@@ -84,7 +105,12 @@ def integration_health_get() -> IntegrationHealth:
         last_full_sync=last_full,
         full_sync_alarming=full_sync_alarming,
         last_stock_push_at=SentCatalogObject.objects.filter(
-            kind=CatalogObjectKind.VARIANT, inventory_quantity__isnull=False
+            account=current_account(),
+            kind=CatalogObjectKind.VARIANT,
+            inventory_quantity__isnull=False,
         ).aggregate(at=Max("sent_at"))["at"],
         last_restock_at=Restock.objects.aggregate(at=Max("sent_at"))["at"],
+        worker_heartbeat_age=heartbeats.get("worker"),
+        scheduler_heartbeat_age=heartbeats.get("scheduler"),
+        heartbeat_max_age=float(settings.OPERATIONS_HEARTBEAT_MAX_AGE_SECONDS),
     )

@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from backinstock.models import Subscription
+from klaviyo_sync.accounts import current_account
 from klaviyo_sync.models import CatalogObjectKind, CatalogSyncRun, SentCatalogObject
 from tests.factories import SubscriptionFactory
 from tests.sandbox import API_KEY, klaviyo_sandbox_fixture  # noqa: F401
@@ -85,6 +86,7 @@ def test_no_full_sync_ever_stands_out_and_says_what_to_do(admin_client, db):
 def test_the_panel_shows_when_a_stock_figure_was_last_sent(admin_client, db):
     sent_at = timezone.now() - timedelta(minutes=5)
     SentCatalogObject.objects.create(
+        account=current_account(),
         kind=CatalogObjectKind.VARIANT,
         external_id="1_SE_00_2",
         inventory_quantity=12,
@@ -130,3 +132,28 @@ def test_the_index_offers_the_connection_button_and_the_demand_report(admin_clie
 
     assert 'id="health-check-connection"' in html
     assert reverse("backinstock-demand") in html
+
+
+def test_a_worker_and_scheduler_that_never_beat_or_beat_long_ago_stand_out(admin_client, db):
+    from operations.models import ProcessKind
+    from operations.services import heartbeat_record
+
+    html = admin_client.get(INDEX).content.decode()
+    assert _row(html, "health-worker").startswith("health-alarm|")
+    assert "is a worker running" in _row(html, "health-worker")
+
+    heartbeat_record(kind=ProcessKind.WORKER, name="celery@a", started_at=timezone.now())
+    heartbeat_record(kind=ProcessKind.SCHEDULER, name="beat@a", started_at=timezone.now())
+    html = admin_client.get(INDEX).content.decode()
+    for row_id in ("health-worker", "health-scheduler"):
+        row = _row(html, row_id)
+        assert row.startswith("|") and "last heartbeat 0 s ago" in row
+
+    from operations.models import Heartbeat
+
+    Heartbeat.objects.filter(kind=ProcessKind.WORKER).update(
+        beat_at=timezone.now() - timedelta(minutes=10)
+    )
+    html = admin_client.get(INDEX).content.decode()
+    assert _row(html, "health-worker").startswith("health-alarm|")
+    assert "stale" in _row(html, "health-worker")
