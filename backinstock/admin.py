@@ -402,8 +402,13 @@ class SubscriptionAdmin(StorefrontItemSearch, _ReadOnlyAdmin):
             return results, may_have_duplicates
         return results | queryset.filter(email=canonical), may_have_duplicates
 
+    readonly_fields = ("push_state",)
+
     def get_list_display(self, request: HttpRequest) -> tuple[Any, ...]:
         return (*super().get_list_display(request), *additions.subscription_columns)
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> list[type[InlineModelAdmin]]:
+        return [*super().get_inlines(request, obj), *additions.subscription_inlines]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Subscription]:
         return super().get_queryset(request).annotate(**additions.subscription_annotations)
@@ -422,7 +427,27 @@ class SubscriptionAdmin(StorefrontItemSearch, _ReadOnlyAdmin):
     @admin.display(description="status", ordering="status")
     def status_short(self, obj: Subscription) -> SafeString:
         # The one word fits the column; what it means is in the tooltip.
-        return format_html('<span title="{}">{}</span>', obj.get_status_display(), obj.status)
+        return format_html('<span title="{}">{}</span>', self.push_state(obj), obj.status)
+
+    @admin.display(description="state")
+    def push_state(self, obj: Subscription) -> str:
+        """The status in words, with what the operator needs next: why it failed (Klaviyo's
+        words), or how many attempts failed and when the next one is due."""
+        if obj.status == SubscriptionStatus.FAILED:
+            return f"failed ({obj.last_error or 'no reason recorded'})"
+        if obj.status == SubscriptionStatus.SUBSCRIBED:
+            if obj.profile_sent_at is None:
+                return "subscribed (accepted by Klaviyo); its profile properties are on their way"
+            return "subscribed (accepted by Klaviyo, profile properties set)"
+        if obj.attempts and obj.last_error:
+            due = obj.push_claimed_until
+            when = (
+                f"at {timezone.localtime(due):%Y-%m-%d %H:%M:%S}"
+                if due is not None and due > timezone.now()
+                else "with the next dispatch"
+            )
+            return f"pending: attempt {obj.attempts} failed ({obj.last_error}); next attempt {when}"
+        return "pending (not yet in Klaviyo)"
 
     @admin.display(description="subscribed", ordering="created_at")
     def created_at_short(self, obj: Subscription) -> SafeString:

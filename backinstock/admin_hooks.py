@@ -9,6 +9,8 @@ this module lists everything that comes from elsewhere.
   list. ``column`` is an ``@admin.display`` function of a subscription; ``annotations`` are the
   queryset annotations it reads (``{"last_restock": Max(...)}``).
 - ``variant_inline_add(inline=...)``: one more inline on a back-in-stock variant's page.
+- ``subscription_inline_add(inline=...)``: one more inline on a subscription's page (the Klaviyo
+  integration's history of push attempts).
 
 Both are called at import of the adding app's ``admin`` module; the pages read them per request.
 """
@@ -25,6 +27,7 @@ class AdminAdditions:
     subscription_columns: list[Callable[[Any], Any]] = field(default_factory=list)
     subscription_annotations: dict[str, Any] = field(default_factory=dict)
     variant_inlines: list[type[InlineModelAdmin]] = field(default_factory=list)
+    subscription_inlines: list[type[InlineModelAdmin]] = field(default_factory=list)
 
 
 additions = AdminAdditions()
@@ -41,3 +44,9 @@ def variant_inline_add(*, inline: type[InlineModelAdmin]) -> None:
     """Show ``inline`` on every back-in-stock variant's page."""
     if inline not in additions.variant_inlines:
         additions.variant_inlines.append(inline)
+
+
+def subscription_inline_add(*, inline: type[InlineModelAdmin]) -> None:
+    """Show ``inline`` on every subscription's page."""
+    if inline not in additions.subscription_inlines:
+        additions.subscription_inlines.append(inline)

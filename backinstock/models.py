@@ -68,7 +68,7 @@ class BackInStockVariant(models.Model):
 class SubscriptionStatus(models.TextChoices):
     PENDING = "pending", "pending (not yet in Klaviyo)"
     SUBSCRIBED = "subscribed", "subscribed (accepted by Klaviyo)"
-    FAILED = "failed", "failed (gave up after retries)"
+    FAILED = "failed", "failed (the reason is on the subscription)"
 
 
 class Subscription(models.Model):

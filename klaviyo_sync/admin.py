@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Max
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from backinstock.admin import (
@@ -19,13 +20,19 @@ from backinstock.admin import (
     size_columns,
     when_short,
 )
-from backinstock.admin_hooks import subscription_column_add, variant_inline_add
+from backinstock.admin_hooks import (
+    subscription_column_add,
+    subscription_inline_add,
+    variant_inline_add,
+)
 from backinstock.models import Subscription
 from klaviyo_sync.client import url_without_credentials
 from klaviyo_sync.models import (
+    CatalogSyncFailure,
     CatalogSyncRun,
     CatalogSyncTrigger,
     IntegrationSettings,
+    PushAttempt,
     Restock,
     SentCatalogObject,
 )
@@ -182,19 +189,33 @@ class _ReadOnly(admin.ModelAdmin):
 
 @admin.register(CatalogSyncRun)
 class CatalogSyncRunAdmin(_ReadOnly):
+    """Each run: what started it, and what became of every item (the counts add up)."""
+
     list_display = (
         "started_at",
         "full",
+        "trigger",
         "state",
         "total",
         "done",
         "unchanged",
-        "failed",
+        "failed_link",
+        "not_sent",
+        "missing_repaired",
         "calls",
         "finished_at",
     )
-    list_filter = ("full", "state")
+    list_filter = ("full", "state", "trigger")
     date_hierarchy = "started_at"
+    readonly_fields = ("failed_link",)
+
+    @admin.display(description="failed", ordering="failed")
+    def failed_link(self, obj: CatalogSyncRun) -> SafeString | str:
+        """The number of failed items, linking to every one of them (paginated)."""
+        if not obj.failed:
+            return "0"
+        url = reverse("admin:klaviyo_sync_catalogsyncfailure_changelist")
+        return format_html('<a href="{}?run__id__exact={}">{}</a>', url, obj.pk, obj.failed)
 
 
 @admin.register(SentCatalogObject)
@@ -269,3 +290,32 @@ variant_inline_add(inline=RestockInline)
 subscription_column_add(
     column=last_restock_sent, annotations={"last_restock": Max("variant__restocks__sent_at")}
 )
+
+
+class PushAttemptInline(admin.TabularInline):
+    """Every attempt to send the subscription to Klaviyo, an operator's retries included."""
+
+    model = PushAttempt
+    fields = ("at", "step", "outcome", "error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name = "push attempt"
+    verbose_name_plural = "push attempts (history)"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+subscription_inline_add(inline=PushAttemptInline)
+
+
+@admin.register(CatalogSyncFailure)
+class CatalogSyncFailureAdmin(_ReadOnly):
+    """Every element a catalog sync run could not send, with Klaviyo's words; paginated."""
+
+    list_display = ("run", "external_id", "detail")
+    list_filter = ("run",)
+    search_fields = ("external_id", "detail")
+    list_select_related = ("run",)
+    list_per_page = 100

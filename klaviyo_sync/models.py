@@ -334,3 +334,35 @@ class ProfileImportEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_id}: subscription {self.subscription_id}"
+
+
+class PushStep(models.TextChoices):
+    BACK_IN_STOCK = "back-in-stock", "back-in-stock subscription"
+    PROFILE = "profile", "profile properties"
+
+
+class PushOutcome(models.TextChoices):
+    ACCEPTED = "accepted", "accepted by Klaviyo"
+    RETRY = "retry", "failed, to be retried"
+    FAILED = "failed", "failed for good"
+
+
+class PushAttempt(models.Model):
+    """One attempt to send a part of a subscription to Klaviyo: the subscription's history.
+
+    Kept when an operator retries a failed subscription, so the page shows every attempt.
+    """
+
+    subscription = models.ForeignKey(
+        "backinstock.Subscription", on_delete=models.CASCADE, related_name="push_attempts"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+    step = models.CharField(max_length=16, choices=PushStep.choices)
+    outcome = models.CharField(max_length=10, choices=PushOutcome.choices)
+    error = models.TextField(blank=True, help_text="Klaviyo's words, or what went wrong.")
+
+    class Meta:
+        ordering = ["subscription", "at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} {self.step}: {self.outcome}"

@@ -19,7 +19,13 @@ from django.utils import timezone
 from backinstock.models import Subscription, SubscriptionStatus
 from klaviyo_sync.accounts import current_account
 from klaviyo_sync.client import KlaviyoClient
-from klaviyo_sync.models import ProfileImportEntry, ProfileImportJob
+from klaviyo_sync.models import (
+    ProfileImportEntry,
+    ProfileImportJob,
+    PushAttempt,
+    PushOutcome,
+    PushStep,
+)
 from klaviyo_sync.payloads import profile_bulk_import_body, profile_properties_body
 from klaviyo_sync.services.leases import lease_acquire, lease_release
 
@@ -127,10 +133,19 @@ def _record_finished(*, client: KlaviyoClient, job: ProfileImportJob, status: st
         errors[email] = str(attributes.get("detail") or attributes.get("title") or "refused")
     now = timezone.now()
     accepted = []
+    history = []
     for entry in job.entries.select_related("subscription"):
         detail = errors.get(entry.subscription.email.lower())
         if status == "cancelled" and detail is None:
             detail = "the profile import job was cancelled by Klaviyo"
+        history.append(
+            PushAttempt(
+                subscription_id=entry.subscription_id,
+                step=PushStep.PROFILE,
+                outcome=PushOutcome.ACCEPTED if detail is None else PushOutcome.RETRY,
+                error=(detail or "")[:2000],
+            )
+        )
         if detail is None:
             accepted.append(entry.subscription_id)
         else:
@@ -140,6 +155,7 @@ def _record_finished(*, client: KlaviyoClient, job: ProfileImportJob, status: st
                 last_error=f"profile properties refused by Klaviyo: {detail}"[:2000]
             )
     Subscription.objects.filter(id__in=accepted).update(profile_sent_at=now)
+    PushAttempt.objects.bulk_create(history, batch_size=1000)
     job.status = status
     job.finished_at = now
     job.save(update_fields=["status", "finished_at"])

@@ -27,7 +27,7 @@ from klaviyo_sync.client import (
     KlaviyoPermanentError,
     KlaviyoRetryableError,
 )
-from klaviyo_sync.models import IntegrationSettings
+from klaviyo_sync.models import IntegrationSettings, PushAttempt, PushOutcome, PushStep
 from klaviyo_sync.payloads import (
     BACK_IN_STOCK_CATEGORY_ID,
     back_in_stock_category_create_resource,
@@ -368,6 +368,12 @@ def subscription_claimed_push(
             "subscription %s accepted by Klaviyo for %s", subscription_id, subscription.variant
         )
         metric_count("subscription_pushes", outcome=PushResult.SUBSCRIBED.value)
+        if subscription.subscription_sent_at is None:
+            PushAttempt.objects.create(
+                subscription_id=subscription_id,
+                step=PushStep.BACK_IN_STOCK,
+                outcome=PushOutcome.ACCEPTED,
+            )
 
 
 def subscription_push_error(*, subscription_id: int, error: Exception) -> str:
@@ -387,6 +393,7 @@ def subscription_push_error(*, subscription_id: int, error: Exception) -> str:
         if attempts < MAX_PUSH_ATTEMPTS:
             delay = backoff_seconds(attempts, retry_after=error.retry_after)
             subscription_push_retry_later(subscription_id=subscription_id, delay_seconds=delay)
+            _attempt_record(subscription_id, PushOutcome.RETRY, str(error))
             return "retry"
         reason = f"gave up after {attempts} attempts: {error}"
     elif isinstance(error, KlaviyoPermanentError):
@@ -394,7 +401,17 @@ def subscription_push_error(*, subscription_id: int, error: Exception) -> str:
     else:
         reason = str(error)
     subscription_push_failed(subscription_id=subscription_id, reason=reason)
+    _attempt_record(subscription_id, PushOutcome.FAILED, reason)
     return "failed"
+
+
+def _attempt_record(subscription_id: int, outcome: str, error: str) -> None:
+    PushAttempt.objects.create(
+        subscription_id=subscription_id,
+        step=PushStep.BACK_IN_STOCK,
+        outcome=outcome,
+        error=error[:2000],
+    )
 
 
 def _subscription_send(
