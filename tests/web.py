@@ -27,7 +27,7 @@ def production_environment(**extra: str) -> dict[str, str]:
     """``worker_environment`` with production settings as deployed, over plain HTTP."""
     return worker_environment(
         DJANGO_SETTINGS_MODULE="config.settings.production",
-        DJANGO_SECRET_KEY="a-test-secret-key-that-is-long-enough-0123456789",
+        DJANGO_SECRET_KEY="a-test-secret-key-that-is-long-enough-0123456789-abcdefgh",
         DJANGO_SECURE_SSL_REDIRECT="false",
         DJANGO_SECURE_HSTS_SECONDS="0",
         **extra,

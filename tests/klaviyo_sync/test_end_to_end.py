@@ -116,10 +116,10 @@ def test_a_storefront_post_travels_to_a_klaviyo_back_in_stock_subscription(
 
     # Secrets never appear in logs: the worker's (at debug level) and this process's.
     logs = worker_log.read_text() + caplog.text
-    assert "Task klaviyo_sync.tasks.push_subscription" in logs  # the log is the full run's
+    assert "Task klaviyo_sync.tasks.dispatch_subscriptions" in logs  # the full run's log
     # The storefront's correlation id follows the subscription into the worker's log lines.
     assert any(
-        f"[{CORRELATION_ID}]" in line and "push_subscription" in line and "succeeded" in line
+        f"[{CORRELATION_ID}]" in line and "accepted by Klaviyo" in line
         for line in worker_log.read_text().splitlines()
     )
     for secret in SECRETS:
