@@ -8,7 +8,6 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from backinstock.emails import EmailInvalid, email_canonical, email_for_lookup
-from backinstock.hooks import announce_profile_deletion_requested, announce_subscription_pending
 from backinstock.models import (
     BackInStockProduct,
     BackInStockVariant,
@@ -273,10 +272,11 @@ def subscription_create(
     Creates the virtual back-in-stock product and variant on first need. A repeat (same canonical
     address, see ``backinstock.emails``, and same variant) finds the existing subscription and
     changes nothing; the database's unique constraint makes concurrent identical requests create
-    one row. A new and a repeated subscription do the same work, down to announcing
-    ``subscription_pending`` after commit (for a repeat, the worker finds nothing left to do), so
-    that neither the answer nor its timing tells whether the address was already subscribed.
-    Nothing here calls Klaviyo. Over the per-address throttle, raises ``SubscribeThrottled``.
+    one row. A new and a repeated subscription do the same work, so that neither the answer nor
+    its timing tells whether the address was already subscribed. Nothing here calls Klaviyo or
+    the broker: the pending row is the outbox, which the dispatcher in the worker reads
+    (``klaviyo_sync.services.dispatch``). Over the per-address throttle, raises
+    ``SubscribeThrottled``.
     """
     if not back_in_stock_is_enabled():
         raise FeatureDisabled(
@@ -299,7 +299,6 @@ def subscription_create(
         if inserted is None:
             raise RuntimeError(f"back-in-stock variant {resolved.variant_external_id()} vanished")
     subscription_id, created = inserted
-    announce_subscription_pending(subscription_id=subscription_id)
     metric_count("subscriptions_accepted", outcome="new" if created else "repeat")
     return SubscriptionCreateResult(subscription_id=subscription_id, created=created)
 
@@ -385,8 +384,8 @@ def _address_erase(
             klaviyo_deletion_result=PROFILE_DELETION_REQUESTED if delete_klaviyo_profile else "",
         )
         if delete_klaviyo_profile:
-            request = ProfileDeletionRequest.objects.create(erasure=record, email=canonical)
-            announce_profile_deletion_requested(request_id=request.id)
+            # The outbox of the deletion: the dispatcher in the worker sends it.
+            ProfileDeletionRequest.objects.create(erasure=record, email=canonical)
     return record
 
 
@@ -394,9 +393,9 @@ def subscriptions_retry(*, subscription_ids: list[int]) -> int:
     """Put these subscriptions back to ``pending`` if they ``failed``; returns how many.
 
     The operator's retry (CONTRACT §4: failed is visible and retryable in the admin). Attempts
-    and the last error are cleared and each is announced as pending, so the worker pushes it
-    again at once (and the periodic sweep would find it anyway). Steps Klaviyo already accepted
-    are not repeated. Subscriptions in any other state are left alone.
+    and the last error are cleared (the push attempts' history is kept), so the dispatcher pushes
+    it again within a second. Steps Klaviyo already accepted are not repeated. Subscriptions in
+    any other state are left alone.
     """
     with transaction.atomic():
         ids = list(
@@ -411,6 +410,4 @@ def subscriptions_retry(*, subscription_ids: list[int]) -> int:
             push_claimed_until=None,
             updated_at=timezone.now(),
         )
-        for subscription_id in ids:
-            announce_subscription_pending(subscription_id=subscription_id)
     return len(ids)

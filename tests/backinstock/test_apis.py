@@ -6,7 +6,6 @@ import threading
 import pytest
 from django.db import connection
 
-from backinstock.hooks import subscription_pending
 from backinstock.models import BackInStockProduct, BackInStockVariant, Subscription
 from tests.factories import DisplayItemFactory, SizeFactory
 
@@ -89,27 +88,6 @@ def test_other_locations_and_sizes_reuse_the_virtual_product(api_client, catalog
         "12366_US_NY_23400",
         "12366_US_NY_23401",
     ]
-
-
-def test_new_and_repeated_subscriptions_are_both_announced_after_commit(
-    api_client, django_capture_on_commit_callbacks
-):
-    announced: list[int] = []
-
-    def receiver(sender, subscription_id, **kwargs):
-        announced.append(subscription_id)
-
-    subscription_pending.connect(receiver)
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            post(api_client, US_NY)
-        with django_capture_on_commit_callbacks(execute=True):
-            post(api_client, US_NY)
-    finally:
-        subscription_pending.disconnect(receiver)
-
-    # A repeat does the same work as a new one, so its timing does not tell them apart.
-    assert announced == [Subscription.objects.get().id] * 2
 
 
 @pytest.mark.parametrize(

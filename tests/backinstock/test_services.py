@@ -91,28 +91,11 @@ def test_erasing_a_non_address_is_refused_and_audits_nothing(two_people):
     assert not ErasureRecord.objects.exists()
 
 
-def test_the_klaviyo_profile_deletion_is_queued_in_the_erasure_s_transaction(
-    two_people, django_capture_on_commit_callbacks
-):
-    from backinstock.hooks import profile_deletion_requested
-
-    announced: list[int] = []
-
-    def listener(sender, request_id, **kwargs):
-        announced.append(request_id)
-
-    profile_deletion_requested.connect(listener)
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            record = person_erase(
-                email="ann@example.com", source="command", delete_klaviyo_profile=True
-            )
-    finally:
-        profile_deletion_requested.disconnect(listener)
+def test_the_klaviyo_profile_deletion_is_stored_in_the_erasure_s_transaction(two_people):
+    record = person_erase(email="ann@example.com", source="command", delete_klaviyo_profile=True)
 
     request = ProfileDeletionRequest.objects.get()
     assert (request.email, request.erasure_id) == ("ann@example.com", record.id)
-    assert announced == [request.id]
     assert record.klaviyo_deletion_requested is True
 
 
