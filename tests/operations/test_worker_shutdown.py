@@ -22,7 +22,7 @@ def test_a_worker_stopped_mid_push_finishes_it_and_logs_no_error(sandbox, tmp_pa
     sandbox.add_fault("slow", delay=3, count=1, path_prefix="/api/back-in-stock-subscriptions")
     broker_purge()
     log_path = tmp_path / "worker.log"
-    with running_worker(log_path=log_path) as worker:
+    with running_worker(log_path=log_path, beat=True) as worker:
         subscription_id = subscribe_in_sweden("ann@example.com")
         wait_until(
             lambda: sandbox.faults.active() == [], timeout=30, message="the push never started"
