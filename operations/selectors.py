@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -93,11 +94,47 @@ def _redis_check() -> str:
     return CHECK_OK
 
 
-def _broker_check() -> str:
+class BrokerCheckTimeout(Exception):
+    """The broker did not answer within the check's time (a broker that accepts connections and
+    never answers: ``ensure_connection``'s timeout bounds connecting, not the reply)."""
+
+
+_broker_check_running = threading.Lock()
+
+
+def _broker_connect() -> None:
     from config.celery_app import app
 
-    with app.connection_for_write() as connection:
-        connection.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT_SECONDS)
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT_SECONDS)
+    finally:
+        _broker_check_running.release()
+
+
+def _broker_check() -> str:
+    """Connect to the broker from a thread of its own and wait at most
+    ``BROKER_TIMEOUT_SECONDS`` + 1 s, so that a hung broker costs a probe seconds, not the web
+    server's threads. While an earlier check is still hanging, no other one is started: the
+    broker is reported failing at once."""
+    if not _broker_check_running.acquire(blocking=False):
+        raise BrokerCheckTimeout("an earlier check is still waiting for the broker")
+    outcome: dict[str, BaseException | None] = {}
+
+    def connect() -> None:
+        try:
+            _broker_connect()
+            outcome["error"] = None
+        except BaseException as exc:  # reported to the waiting request
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=connect, name="readiness-broker", daemon=True)
+    thread.start()
+    thread.join(BROKER_TIMEOUT_SECONDS + 1)
+    if "error" not in outcome:
+        raise BrokerCheckTimeout(f"no answer within {BROKER_TIMEOUT_SECONDS + 1:g} s")
+    if outcome["error"] is not None:
+        raise outcome["error"]
     return CHECK_OK
 
 

@@ -45,9 +45,13 @@ def stock_set(*, levels: Iterable[StockLevel]) -> StockSetResult:
 
     with transaction.atomic():
         size_ids = {size_id for size_id, _ in wanted}
+        # Rows are locked, and written, in one order, (size, warehouse): two calls touching the
+        # same rows in different orders would otherwise deadlock (PostgreSQL aborts one, a 500).
         existing = {
             (row.size_id, row.warehouse_id): row
-            for row in Stock.objects.select_for_update().filter(size_id__in=size_ids)
+            for row in Stock.objects.select_for_update()
+            .filter(size_id__in=size_ids)
+            .order_by("size_id", "warehouse_id")
         }
         now = timezone.now()
         to_write = [
@@ -58,7 +62,7 @@ def stock_set(*, levels: Iterable[StockLevel]) -> StockSetResult:
                 allocated=level.allocated,
                 updated_at=now,
             )
-            for key, level in wanted.items()
+            for key, level in sorted(wanted.items())
             if key not in existing
             or (existing[key].physical, existing[key].allocated)
             != (level.physical, level.allocated)

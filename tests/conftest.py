@@ -1,3 +1,5 @@
+import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from tests.factories import (
     StateFactory,
     WarehouseFactory,
 )
+from tests.worker import celery_broker
 
 DEMO_CATALOG = Path(__file__).resolve().parent.parent / "shop" / "catalogs" / "demo.json"
 
@@ -89,3 +92,32 @@ def catalog(db) -> Catalog:
         variant=DisplayItemFactory(id=12999, published=False, priced_everywhere=True).variant,
     )
     return Catalog(english, swedish, sweden, usa, new_york, size, unpublished)
+
+
+@pytest.fixture
+def hung_broker():
+    """A broker address that accepts connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    host, port = listener.getsockname()
+    with celery_broker(f"redis://{host}:{port}/0"):
+        yield
+    stop.set()
+    thread.join()
+    for connection in accepted:
+        connection.close()
+    listener.close()

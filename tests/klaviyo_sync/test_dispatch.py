@@ -1,7 +1,5 @@
 """The dispatcher: the request writes the row and waits on nothing; workers push in batches."""
 
-import socket
-import threading
 import time
 
 import pytest
@@ -9,7 +7,6 @@ import pytest
 from backinstock.models import Subscription
 from klaviyo_sync.models import ProfileImportJob
 from klaviyo_sync.services.dispatch import subscriptions_claim, subscriptions_dispatch
-from tests.worker import celery_broker
 
 # The dispatcher sends from threads with connections of their own: rows must be committed.
 pytestmark = [
@@ -24,35 +21,6 @@ def subscribe(api_client, email: str, item: str = "12366-23400", country: str = 
     return api_client.post(
         SUBSCRIBE, {"item": item, "shipTo": {"country": country}, "email": email}, format="json"
     )
-
-
-@pytest.fixture
-def hung_broker():
-    """A broker address that accepts connections and never answers."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    host, port = listener.getsockname()
-    with celery_broker(f"redis://{host}:{port}/0"):
-        yield
-    stop.set()
-    thread.join()
-    for connection in accepted:
-        connection.close()
-    listener.close()
 
 
 def test_a_subscribe_answers_at_once_while_the_broker_hangs_and_arrives_after(

@@ -101,3 +101,16 @@ def test_probes_by_address_are_answered_whatever_the_allowed_hosts(client):
     assert client.get("/healthz", HTTP_HOST="10.0.3.7:8000").json() == {"status": "ok"}
     assert client.get("/readyz", HTTP_HOST="10.0.3.7").status_code == 200
     assert client.get("/metrics", HTTP_HOST="10.0.3.7").status_code == 400
+
+
+def test_readiness_answers_503_in_seconds_while_the_broker_hangs(client, db, hung_broker):
+    import time
+
+    started = time.monotonic()
+    first = client.get("/readyz")
+    second = client.get("/readyz")  # while the first check still waits: at once
+    elapsed = time.monotonic() - started
+
+    assert (first.status_code, second.status_code) == (503, 503)
+    assert first.json()["checks"]["broker"].startswith("failing: BrokerCheckTimeout")
+    assert elapsed < 8, f"readiness took {elapsed:.1f} s"

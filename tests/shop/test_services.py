@@ -122,3 +122,38 @@ def test_set_stock_refuses_figures_outside_the_column_or_not_in_ascii_digits(
     with pytest.raises(CommandError, match=message):
         call_command("set_stock", "HD-1-BLK-M", "Stockholm", *arguments)
     assert not Stock.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_calls_on_the_same_new_rows_in_different_orders_do_not_deadlock():
+    """Rows are locked and written in one order: PostgreSQL aborted one of two calls that
+    touched the same (size, warehouse) rows in different orders, which answered 500."""
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from tests.factories import SizeFactory, WarehouseFactory
+
+    sizes = [SizeFactory() for _ in range(10)]
+    warehouses = [WarehouseFactory() for _ in range(4)]
+    levels = [
+        StockLevel(size_id=size.id, warehouse_id=warehouse.id, physical=5)
+        for size in sizes
+        for warehouse in warehouses
+    ]
+
+    def one_call(seed: int) -> None:
+        try:
+            shuffled = list(levels)
+            random.Random(seed).shuffle(shuffled)
+            stock_set(levels=[StockLevel(**{**vars(lv), "physical": seed}) for lv in shuffled])
+        finally:
+            connection.close()
+
+    for _ in range(3):
+        Stock.objects.all().delete()
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(one_call, range(1, 17)))  # raises a deadlock's error, if any
+
+    assert Stock.objects.count() == 40
