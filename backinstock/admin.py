@@ -37,6 +37,7 @@ from backinstock.models import (
 )
 from backinstock.services import persons_erase, subscriptions_delete, subscriptions_retry
 from shop.models import Country, Market, State
+from shop.selectors import BIGINT_MAX
 
 LAST_ERROR_SHORT_LENGTH = 60
 KLAVIYO_KEEPS_ITS_COPY = (
@@ -197,6 +198,8 @@ class StorefrontItemSearch(admin.ModelAdmin):
             return super().get_search_results(request, queryset, search_term)
         path = self.storefront_item_path
         display_item_id, size_id = int(match[1]), int(match[2])
+        if max(display_item_id, size_id) > BIGINT_MAX:  # no such id; SQLite cannot even bind it
+            return queryset.none(), False
         return (
             queryset.filter(
                 **{f"{path}product__display_item_id": display_item_id, f"{path}size_id": size_id}

@@ -11,6 +11,7 @@ The schema's SDL is served at ``/api/storefront-api/schema.graphql``.
 """
 
 import functools
+import json
 import logging
 import math
 from typing import Any
@@ -185,6 +186,14 @@ schema = _Schema(
 )
 
 
+def _body_is_json_object(body: bytes) -> bool:
+    """Strawberry reads ``query`` from any JSON body and fails (a 500) on ``null`` or ``5``."""
+    try:
+        return isinstance(json.loads(body.decode("utf-8")), dict)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return True  # not JSON at all: strawberry answers that as a 400 itself
+
+
 class StorefrontGraphQLView(GraphQLView):
     """GraphQL over ``POST`` with a JSON body of at most 8 KB, as the Checkout API takes."""
 
@@ -212,6 +221,12 @@ class StorefrontGraphQLView(GraphQLView):
                 key="body",
                 message=f"Request body is larger than {SUBSCRIBE_MAX_BODY_BYTES} bytes.",
                 status_code=413,
+            )
+        if not _body_is_json_object(request.body):
+            return api_error_response(
+                key="body",
+                message="The body must be a JSON object with a `query`.",
+                status_code=400,
             )
         try:
             return self.run(request=request)

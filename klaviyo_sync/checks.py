@@ -1,6 +1,7 @@
 """``manage.py check``: settings of the Klaviyo integration that would fail every call."""
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, register
@@ -32,5 +33,22 @@ def klaviyo_api_key_check(app_configs: Any = None, **kwargs: Any) -> list[CheckM
             f"KLAVIYO_API_KEY {problem}.",
             hint="Set it to the private key exactly as Klaviyo shows it (pk_...).",
             id="klaviyo_sync.E001",
+        )
+    ]
+
+
+@register("klaviyo")
+def klaviyo_api_url_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """``user:password@`` in ``KLAVIYO_API_URL`` would be sent as HTTP Basic auth in place of the
+    key (requests does that), and Klaviyo would refuse every call as if the key were wrong."""
+    parts = urlsplit(settings.KLAVIYO_API_URL)
+    if parts.username is None and parts.password is None:
+        return []
+    return [
+        Error(
+            "KLAVIYO_API_URL contains a user name or password.",
+            hint="Remove the user:password@ part: Klaviyo authenticates with KLAVIYO_API_KEY, "
+            "and credentials in the URL would be sent instead of the key.",
+            id="klaviyo_sync.E002",
         )
     ]

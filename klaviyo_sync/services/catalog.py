@@ -17,7 +17,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from klaviyo_sync.client import CatalogKind, KlaviyoClient
+from klaviyo_sync.client import CatalogKind, KlaviyoClient, KlaviyoError
 from klaviyo_sync.models import (
     CatalogSyncFailure,
     CatalogSyncRun,
@@ -392,7 +392,10 @@ def catalog_sync_run(
     except Exception as exc:  # recorded on the run, then raised for the caller
         run.state = CatalogSyncState.FAILED
         run.error = str(exc)[:2000]
-        logger.exception("catalog sync %s failed", run.id)
+        if isinstance(exc, KlaviyoError):  # Klaviyo's answer: a fact to report, not a bug
+            logger.warning("catalog sync %s failed: %s", run.id, exc)
+        else:
+            logger.exception("catalog sync %s failed", run.id)
         raise
     finally:
         run.finished_at = timezone.now()

@@ -216,7 +216,9 @@ def _variant_chain_send(
 
 def back_in_stock_objects_repair(*, client: KlaviyoClient | None = None) -> int:
     """Create again the virtual items and variants that someone is waiting on and that Klaviyo
-    no longer has (after the reconciliation's read-back forgot them). Returns how many.
+    no longer has (after the reconciliation's read-back forgot them, or in another account), and
+    put their subscribed subscriptions back to ``pending``: Klaviyo lost those with the variant
+    (or never had them), and the dispatcher sends them again. Returns how many variants.
 
     Variants that cannot be re-created now (Klaviyo refuses them, or not sold there) are logged
     and left for the next reconciliation.
@@ -250,6 +252,15 @@ def back_in_stock_objects_repair(*, client: KlaviyoClient | None = None) -> int:
             logger.warning("could not create %s again: %s", variant.external_id, exc)
             continue
         repaired += 1
+        # Klaviyo's back-in-stock subscriptions and profiles went with the variant (or were never
+        # in this account): the dispatcher sends them again.
+        Subscription.objects.filter(variant=variant, status=SubscriptionStatus.SUBSCRIBED).update(
+            status=SubscriptionStatus.PENDING,
+            subscription_sent_at=None,
+            profile_sent_at=None,
+            push_claimed_until=None,
+            updated_at=timezone.now(),
+        )
     return repaired
 
 

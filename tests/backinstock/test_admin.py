@@ -329,3 +329,13 @@ def test_each_back_in_stock_page_has_one_admin_class_extended_through_the_hooks(
     assert type(admin.site._registry[BackInStockVariant]) is BackInStockVariantAdmin
     assert [column.__name__ for column in additions.subscription_columns] == ["last_restock_sent"]
     assert [inline.__name__ for inline in additions.variant_inlines] == ["RestockInline"]
+
+
+@pytest.mark.parametrize("term", ["99999999999999999999999-1", "9223372036854775808-1"])
+def test_a_storefront_item_id_beyond_any_id_finds_nothing_instead_of_failing(
+    admin_client, subscription, term
+):
+    response = admin_client.get(_url(Subscription, "changelist"), {"q": term})
+
+    assert response.status_code == 200
+    assert _changelist_ids(response) == []

@@ -302,3 +302,11 @@ def test_any_input_gets_an_answer_never_a_5xx_and_a_refusal_stores_nothing(
         assert result["userErrors"]
         assert all(error["path"][0] == "subscribeToBackInStock" for error in result["userErrors"])
         assert Subscription.objects.count() == before
+
+
+@pytest.mark.parametrize("body", ["null", "5", '"x"', "true", "[]"])
+def test_a_json_body_that_is_not_an_object_is_a_400_not_a_500(client, db, body):
+    response = client.post(URL, body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["body"]

@@ -194,6 +194,22 @@ def test_one_reconciliation_puts_back_what_klaviyo_lost_and_pending_subscription
     assert Subscription.objects.get(id=waiting).status == "subscribed"
 
 
+def test_subscriptions_klaviyo_lost_with_their_variant_are_sent_again_after_a_reconciliation(
+    sandbox,
+):
+    catalog_sync_run(full=True)
+    ann = subscribed(item="12366-23400")
+    sandbox.reset()  # the sandbox starts empty; the database says Ann is subscribed
+
+    catalog_sync_run(full=True)
+
+    assert Subscription.objects.get(id=ann).status == "pending"
+    push_subscription.apply(args=[ann])
+    state = sandbox.snapshot()
+    assert [s["email"] for s in state["back_in_stock_subscriptions"]] == ["ann@example.com"]
+    assert state["profiles"]["ann@example.com"]["properties"]["Language"] == "sv"
+
+
 # --- Fault 4: no invented price -------------------------------------------------------------------
 
 

@@ -207,3 +207,16 @@ def test_a_real_worker_with_a_password_in_the_url_and_a_newline_after_the_key_lo
     last_error = Subscription.objects.get(id=subscription_id).last_error
     assert "401" in last_error and address in last_error
     assert URL_PASSWORD not in log + last_error
+
+
+def test_credentials_in_the_klaviyo_url_are_a_check_error_that_does_not_show_them(settings):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.KLAVIYO_API_URL = f"https://user:{URL_PASSWORD}@a.klaviyo.com"
+
+    with pytest.raises(SystemCheckError) as refused:
+        call_command("check")
+
+    assert "klaviyo_sync.E002" in str(refused.value)
+    assert URL_PASSWORD not in str(refused.value)
