@@ -127,3 +127,21 @@ def test_demo_admin_refuses_any_database_but_the_demos_sqlite_file(settings):
     with pytest.raises(CommandError, match="demo's SQLite database"):
         call_command("demo_admin")
     assert not get_user_model().objects.filter(username="admin").exists()
+
+
+def test_manage_py_refused_by_production_settings_says_why_in_one_line_without_traceback():
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "import_catalog", "--help"],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("manage.py: DJANGO_SECRET_KEY ")
+    assert "config.settings.local" in line
