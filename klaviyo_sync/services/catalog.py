@@ -38,7 +38,6 @@ from klaviyo_sync.selectors import catalog_item_data_for, integration_settings_g
 from klaviyo_sync.services.jobs import BulkJobRunner, JobOutcome
 from klaviyo_sync.services.leases import lease_acquire, lease_release
 from klaviyo_sync.services.sent import (
-    BACK_IN_STOCK,
     CATALOG,
     detail_says_missing,
     sent_forget,
@@ -116,11 +115,7 @@ def sent_objects_missing_forget(*, present: KlaviyoCatalogIds) -> int:
         ("category", present.categories),
     ):
         remembered = set(
-            sent_objects(owner=CATALOG, kind=kind)
-            .filter(exists_in_klaviyo=True)
-            .values_list("external_id", flat=True)
-        ) | set(
-            sent_objects(owner=BACK_IN_STOCK, kind=kind)
+            sent_objects(owner=None, kind=kind)
             .filter(exists_in_klaviyo=True)
             .values_list("external_id", flat=True)
         )

@@ -31,10 +31,13 @@ def detail_says_missing(detail: str) -> bool:
 
 
 def sent_objects(
-    *, owner: str, kind: str, external_ids: Iterable[str] | None = None
+    *, owner: str | None, kind: str, external_ids: Iterable[str] | None = None
 ) -> QuerySet[SentCatalogObject]:
-    """The current account's records of ``owner``'s objects of ``kind`` (all, or these ids)."""
-    rows = SentCatalogObject.objects.filter(account=current_account(), owner=owner, kind=kind)
+    """The current account's records of ``owner``'s objects of ``kind`` (every owner's when
+    None; all, or these ids)."""
+    rows = SentCatalogObject.objects.filter(account=current_account(), kind=kind)
+    if owner is not None:
+        rows = rows.filter(owner=owner)
     if external_ids is not None:
         rows = rows.filter(external_id__in=list(external_ids))
     return rows

@@ -14,7 +14,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from backinstock.models import BackInStockProduct, BackInStockVariant, SubscriptionStatus
-from klaviyo_sync.client import KlaviyoClient, KlaviyoError
+from klaviyo_sync.client import KlaviyoClient
 from klaviyo_sync.models import PendingStockChange, Restock
 from klaviyo_sync.payloads import (
     back_in_stock_item_attributes,
@@ -288,26 +288,18 @@ def _withdrawn_item_updates() -> dict[str, tuple[dict[str, Any], str]]:
 
 
 def _lost_variants_recreate(*, external_ids: list[str], client: KlaviyoClient) -> int:
-    """Klaviyo answered that these variants do not exist: forget them and create them again,
-    with their current figures. Returns how many were created."""
-    from klaviyo_sync.services.subscriptions import NotSoldThere, back_in_stock_variant_ensure
+    """Klaviyo answered that these variants do not exist: forget them and create them again
+    (``back_in_stock_variants_recreate``); a variant that cannot be created now stays noted for
+    the next push. Returns how many were created."""
+    from klaviyo_sync.services.subscriptions import back_in_stock_variants_recreate
 
     sent_forget(kind="variant", external_ids=external_ids)
-    settings_record = integration_settings_get()
-    created = 0
-    for variant in BackInStockVariant.objects.filter(external_id__in=external_ids).select_related(
-        "product"
-    ):
-        try:
-            back_in_stock_variant_ensure(
-                client=client, variant=variant, settings_record=settings_record
-            )
-        except (KlaviyoError, NotSoldThere) as exc:
-            logger.warning("could not create %s again: %s", variant.external_id, exc)
-            stock_changes_record(size_ids=[variant.size_id])
-            continue
-        created += 1
-    return created
+    variants = list(
+        BackInStockVariant.objects.filter(external_id__in=external_ids).select_related("product")
+    )
+    not_created = back_in_stock_variants_recreate(variants=variants, client=client)
+    stock_changes_record(size_ids=[variant.size_id for variant in not_created])
+    return len(variants) - len(not_created)
 
 
 def _record_accepted(accepted: list[_Change], result: StockPushResult) -> None:

@@ -216,44 +216,53 @@ def _variant_chain_send(
 
 def back_in_stock_objects_repair(*, client: KlaviyoClient | None = None) -> int:
     """Create again the virtual items and variants that someone is waiting on and that Klaviyo
-    no longer has (after the reconciliation's read-back forgot them, or in another account), and
-    put their subscribed subscriptions back to ``pending``: Klaviyo lost those with the variant
-    (or never had them), and the dispatcher sends them again. Returns how many variants.
-
-    Variants that cannot be re-created now (Klaviyo refuses them, or not sold there) are logged
-    and left for the next reconciliation.
+    no longer has (after the reconciliation's read-back forgot them, or in another account);
+    see ``back_in_stock_variants_recreate``. Variants nothing was pushed to yet are left to their
+    pushes. Returns how many variants were created again.
     """
-    client = client or KlaviyoClient.from_settings()
     remembered = set(
         sent_objects(owner=BACK_IN_STOCK, kind="variant")
         .filter(exists_in_klaviyo=True)
         .values_list("external_id", flat=True)
     )
-    waiting = (
-        BackInStockVariant.objects.filter(subscriptions__status__in=WAITING)
-        .select_related("product")
+    pushed = set(
+        Subscription.objects.filter(status__in=WAITING, subscription_sent_at__isnull=False)
+        .values_list("variant_id", flat=True)
         .distinct()
-        .order_by("id")
     )
+    lost = [
+        variant
+        for variant in BackInStockVariant.objects.filter(id__in=pushed)
+        .select_related("product")
+        .order_by("id")
+        if variant.external_id not in remembered
+    ]
+    not_created = back_in_stock_variants_recreate(
+        variants=lost, client=client or KlaviyoClient.from_settings()
+    )
+    return len(lost) - len(not_created)
+
+
+def back_in_stock_variants_recreate(
+    *, variants: list[BackInStockVariant], client: KlaviyoClient
+) -> list[BackInStockVariant]:
+    """Klaviyo does not have these variants (it lost them, or this account never had them):
+    create each again with its current figure, and put its subscribed subscriptions back to
+    ``pending``, since their back-in-stock subscriptions and profiles went with the variant; the
+    dispatcher sends them again. Returns the variants that could not be created now (Klaviyo
+    refused, or not sold there), logged for the caller to retry later.
+    """
     settings_record = integration_settings_get()
-    repaired = 0
-    for variant in waiting.iterator(chunk_size=500):
-        if variant.external_id in remembered:
-            continue
-        if not Subscription.objects.filter(
-            variant=variant, subscription_sent_at__isnull=False
-        ).exists():
-            continue  # nothing pushed yet: the pushes create it
+    not_created = []
+    for variant in variants:
         try:
             back_in_stock_variant_ensure(
                 client=client, variant=variant, settings_record=settings_record
             )
         except (KlaviyoError, NotSoldThere) as exc:
             logger.warning("could not create %s again: %s", variant.external_id, exc)
+            not_created.append(variant)
             continue
-        repaired += 1
-        # Klaviyo's back-in-stock subscriptions and profiles went with the variant (or were never
-        # in this account): the dispatcher sends them again.
         Subscription.objects.filter(variant=variant, status=SubscriptionStatus.SUBSCRIBED).update(
             status=SubscriptionStatus.PENDING,
             subscription_sent_at=None,
@@ -261,7 +270,7 @@ def back_in_stock_objects_repair(*, client: KlaviyoClient | None = None) -> int:
             push_claimed_until=None,
             updated_at=timezone.now(),
         )
-    return repaired
+    return not_created
 
 
 class _LeaseKeeper:

@@ -275,3 +275,19 @@ def test_only_one_catalog_sync_runs_at_a_time_across_processes(sandbox):
     lease_release(name=SYNC_LEASE, holder=holder)
 
     assert catalog_sync_run(full=True).state == "completed"
+
+
+def test_a_stock_push_that_finds_the_variant_lost_creates_it_and_sends_its_subscribers_again(
+    sandbox,
+):
+    ann = subscribed(item="12366-23400")
+    lose(sandbox, "variant", "12366_SE_00_23400")
+    restock_stockholm(40)
+
+    stock_figures_push(size_ids=[23400])
+
+    assert sandbox.snapshot()["variants"]["12366_SE_00_23400"]["inventory_quantity"] == 43
+    assert Subscription.objects.get(id=ann).status == "pending"
+    push_subscription.apply(args=[ann])
+    emails = [s["email"] for s in sandbox.snapshot()["back_in_stock_subscriptions"]]
+    assert emails == ["ann@example.com", "ann@example.com"]  # before the loss, and again
