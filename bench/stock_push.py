@@ -138,9 +138,9 @@ def back_in_stock_catalog_send(*, external_ids: list[str]) -> None:
         back_in_stock_variants_get,
         integration_settings_get,
     )
+    from klaviyo_sync.services.back_in_stock_catalog import back_in_stock_category_ensure
     from klaviyo_sync.services.jobs import BulkJobRunner, JobOutcome
     from klaviyo_sync.services.sent import BACK_IN_STOCK, sent_remember
-    from klaviyo_sync.services.subscriptions import back_in_stock_category_ensure
 
     variants: list[BackInStockVariant] = back_in_stock_variants_get(external_ids=external_ids)
     data = back_in_stock_payload_data(variants=variants, settings_record=integration_settings_get())

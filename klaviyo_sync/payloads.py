@@ -205,7 +205,7 @@ def back_in_stock_variant_attributes(variant: BackInStockVariantData) -> dict[st
 
     Klaviyo requires a variant price on create; without one the attribute is left out (an
     update keeps the last one), and the push refuses to create such a variant rather than invent
-    a price (``klaviyo_sync.services.subscriptions``).
+    a price (``klaviyo_sync.services.back_in_stock_catalog``).
     """
     attributes: dict[str, Any] = {
         "title": f"{variant.product_name} - {variant.size_name}{BACK_IN_STOCK_TITLE_SUFFIX}",

@@ -15,6 +15,7 @@ from klaviyo_sync.client import KlaviyoError, KlaviyoNotConfigured, KlaviyoRetry
 from klaviyo_sync.models import CatalogSyncTrigger
 from klaviyo_sync.retry import backoff_seconds
 from klaviyo_sync.selectors import integration_settings_get
+from klaviyo_sync.services.back_in_stock_catalog import NotSoldThere
 from klaviyo_sync.services.catalog import CatalogSyncBusy, catalog_changes_due, catalog_sync_run
 from klaviyo_sync.services.dispatch import subscriptions_dispatch
 from klaviyo_sync.services.leases import lease_acquire, lease_is_held
@@ -27,7 +28,6 @@ from klaviyo_sync.services.stock import (
     stock_figures_push,
 )
 from klaviyo_sync.services.subscriptions import (
-    NotSoldThere,
     subscription_ids_to_sweep,
     subscription_push,
     subscription_push_error,

@@ -185,13 +185,13 @@ def metrics_store() -> _MemoryStore | _RedisStore:
 
 
 # Within a web request, writes are collected here and sent together at its end.
-_request_buffer: contextvars.ContextVar[list[Operation] | None] = contextvars.ContextVar(
-    "metrics_request_buffer", default=None
+_metrics_buffer: contextvars.ContextVar[list[Operation] | None] = contextvars.ContextVar(
+    "metrics_metrics_buffer", default=None
 )
 
 
 def _send(operations: list[Operation]) -> None:
-    buffer = _request_buffer.get()
+    buffer = _metrics_buffer.get()
     if buffer is not None:
         buffer.extend(operations)
     else:
@@ -240,14 +240,15 @@ def metric_observe(name: str, value: float, **labels: Any) -> None:
 
 
 @contextmanager
-def request_buffer() -> Iterator[None]:
-    """Hold the metric writes of a block (a web request) and send them in one round trip."""
-    token = _request_buffer.set([])
+def metrics_buffered() -> Iterator[None]:
+    """Hold the metric writes of a block (a web request, a sending thread's batch) and send them
+    in one round trip at its end. Per thread: a thread started inside the block writes at once."""
+    token = _metrics_buffer.set([])
     try:
         yield
     finally:
-        operations = _request_buffer.get() or []
-        _request_buffer.reset(token)
+        operations = _metrics_buffer.get() or []
+        _metrics_buffer.reset(token)
         if operations:
             metrics_store().apply(operations)
 

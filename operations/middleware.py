@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponseBase
 from django.urls import resolve
 
 from operations import apis
-from operations.metrics import metric_observe, request_buffer
+from operations.metrics import metric_observe, metrics_buffered
 
 # Requests that matched no URL pattern share one label, so a scanner cannot add series.
 UNMATCHED_ROUTE = "unmatched"
@@ -24,7 +24,7 @@ def request_metrics_middleware(
 
     def middleware(request: HttpRequest) -> HttpResponseBase:
         started = time.perf_counter()
-        with request_buffer():
+        with metrics_buffered():
             response = get_response(request)
             match = getattr(request, "resolver_match", None)
             metric_observe(

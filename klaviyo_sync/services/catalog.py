@@ -2,7 +2,7 @@
 
 The catalog sync owns the real catalog items (``12366``) and nothing else: the back-in-stock
 category, virtual items and variants belong to the back-in-stock flow
-(``klaviyo_sync.services.subscriptions``), and this module never sends them.
+(``klaviyo_sync.services.back_in_stock_catalog``), and this module never sends them.
 """
 
 from __future__ import annotations
@@ -378,7 +378,7 @@ def catalog_sync_run(
                 display_item_id__in=display_item_ids, created_at__lte=started
             ).delete()
         if full:
-            from klaviyo_sync.services.subscriptions import back_in_stock_objects_repair
+            from klaviyo_sync.services.back_in_stock_catalog import back_in_stock_objects_repair
 
             back_in_stock_objects_repair(client=client)
         run.state = CatalogSyncState.FAILED if run.failed else CatalogSyncState.COMPLETED

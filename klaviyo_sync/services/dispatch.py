@@ -11,11 +11,14 @@ the newly subscribed in one profile bulk import job.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
 import threading
+import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -23,15 +26,23 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from backinstock.models import Subscription, SubscriptionStatus
+from config.correlation import correlation_id_set
 from klaviyo_sync.client import KlaviyoClient, KlaviyoError, KlaviyoNotConfigured
-from klaviyo_sync.selectors import integration_settings_get
+from klaviyo_sync.payloads import back_in_stock_subscription_body
+from klaviyo_sync.services.back_in_stock_catalog import (
+    NotSoldThere,
+    back_in_stock_variants_ensure,
+    klaviyo_says_missing,
+)
 from klaviyo_sync.services.profiles import profile_jobs_follow, profiles_send
 from klaviyo_sync.services.subscriptions import (
-    NotSoldThere,
-    back_in_stock_variant_ensure,
+    PushLeaseKeeper,
     subscription_claimed_push,
     subscription_push_error,
+    subscription_push_released,
+    subscriptions_accepted,
 )
+from operations.metrics import metrics_buffered
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +50,22 @@ DISPATCH_BATCH = 500
 # Back-in-stock subscription calls on the wire at once: each waits tens to hundreds of
 # milliseconds for Klaviyo, so a few side by side make the rate limiter the bound.
 SEND_CONCURRENCY = 8
+# Accepted subscriptions are marked ``subscribed`` together, at least this often and in lots of
+# at most this many: a worker killed in between sends those again (Klaviyo takes a repeated
+# back-in-stock subscription as the same one), never loses them.
+ACCEPTED_RECORD_SECONDS = 0.5
+ACCEPTED_RECORD_LOT = 200
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    """A claimed subscription as its send needs it (read once for the batch)."""
+
+    id: int
+    email: str
+    correlation_id: str
+    variant_external_id: str
+    sent_at: datetime | None
 
 
 @dataclass
@@ -76,7 +103,11 @@ def subscriptions_dispatch(
 ) -> DispatchResult:
     """Push a batch of pending subscriptions and move their profiles along; see the module.
 
-    Raises ``KlaviyoNotConfigured`` without claiming anything while there is no key.
+    The batch's variants are made to exist first, together
+    (``back_in_stock_variants_ensure``); then only the back-in-stock subscription calls run,
+    side by side, and the accepted ones are recorded a lot at a time
+    (``subscriptions_accepted``). Raises ``KlaviyoNotConfigured`` without claiming anything
+    while there is no key.
     """
     client = client or KlaviyoClient.from_settings()
     if not settings.KLAVIYO_API_KEY:
@@ -86,77 +117,137 @@ def subscriptions_dispatch(
     ids = subscriptions_claim(limit=limit)
     result.claimed = len(ids)
     if ids:
-        ensured = _variants_ensure(subscription_ids=ids, client=client)
-        result.outcomes = _send_side_by_side(pushes=[(i, i in ensured) for i in ids], client=client)
+        with PushLeaseKeeper(ids):
+            result.outcomes = _batch_push(claimed=_claimed_read(ids), client=client)
     job = profiles_send(client=client)
     result.profiles_sent = job.entries.count() if job is not None else 0
     return result
 
 
-def _variants_ensure(*, subscription_ids: list[int], client: KlaviyoClient) -> set[int]:
-    """Make each distinct variant of the batch exist once, before the sends run side by side;
-    returns the subscriptions whose variant now exists.
-
-    A variant that cannot be made to exist here fails again, with its error recorded, in the
-    push of each of its subscriptions.
-    """
-    settings_record = integration_settings_get()
-    outcome: dict[int, bool] = {}
-    ensured: set[int] = set()
-    for subscription in Subscription.objects.filter(
-        id__in=subscription_ids, subscription_sent_at__isnull=True
-    ).select_related("variant__product"):
-        if subscription.variant_id not in outcome:
-            try:
-                back_in_stock_variant_ensure(
-                    client=client, variant=subscription.variant, settings_record=settings_record
-                )
-                outcome[subscription.variant_id] = True
-            except (KlaviyoError, NotSoldThere) as exc:
-                logger.info("%s not made to exist yet: %s", subscription.variant, exc)
-                outcome[subscription.variant_id] = False
-        if outcome[subscription.variant_id]:
-            ensured.add(subscription.id)
-    return ensured
+def _claimed_read(ids: list[int]) -> list[_Claimed]:
+    return [
+        _Claimed(*row)
+        for row in Subscription.objects.filter(id__in=ids)
+        .order_by("id")
+        .values_list(
+            "id", "email", "correlation_id", "variant__external_id", "subscription_sent_at"
+        )
+    ]
 
 
-def _send_side_by_side(*, pushes: list[tuple[int, bool]], client: KlaviyoClient) -> Counter[str]:
-    """Push (subscription id, variant ensured) pairs on ``SEND_CONCURRENCY`` threads; returns
-    how many ended how. Each thread opens one database connection for the whole batch (one per
-    subscription cost more than the rest of its push) and closes it when the batch is done."""
-    waiting = deque(pushes)
+def _batch_push(*, claimed: list[_Claimed], client: KlaviyoClient) -> Counter[str]:
+    """Ensure the batch's variants, then send; returns how many pushes ended how."""
     outcomes: Counter[str] = Counter()
+    not_ensured = back_in_stock_variants_ensure(
+        client=client,
+        external_ids={c.variant_external_id for c in claimed if c.sent_at is None},
+    )
+    to_send: list[_Claimed] = []
+    already_sent: list[int] = []
+    for subscription in claimed:
+        error = not_ensured.get(subscription.variant_external_id)
+        if subscription.sent_at is not None:  # sent before a crash: only the marking is left
+            already_sent.append(subscription.id)
+        elif error is not None:
+            outcomes[_push_failed(subscription, error)] += 1
+        else:
+            to_send.append(subscription)
+    _accepted_record(already_sent, outcomes)
+    outcomes.update(_send_side_by_side(claimed=to_send, client=client))
+    return outcomes
+
+
+def _push_failed(subscription: _Claimed, error: Exception) -> str:
+    with correlation_id_set(subscription.correlation_id):
+        subscription_push_released(subscription_id=subscription.id, error=error)
+        return subscription_push_error(subscription_id=subscription.id, error=error)
+
+
+def _send_side_by_side(*, claimed: list[_Claimed], client: KlaviyoClient) -> Counter[str]:
+    """Send the back-in-stock subscriptions of ``claimed`` (their variants exist) on
+    ``SEND_CONCURRENCY`` threads, which make only the calls; this thread records the accepted
+    ones a lot at a time. Returns how many ended how.
+
+    A send that Klaviyo refuses because the variant does not exist after all goes through the
+    one-at-a-time push, which creates the chain again; any other refusal is recorded as the
+    push's error. Each thread opens at most one database connection (for those rare paths) and
+    closes it when the batch is done.
+    """
+    waiting = deque(claimed)
+    outcomes: Counter[str] = Counter()
+    accepted: queue.SimpleQueue[int] = queue.SimpleQueue()
     lock = threading.Lock()
 
     def send() -> None:
         try:
-            while True:
-                with lock:
-                    if not waiting:
-                        return
-                    subscription_id, ensured = waiting.popleft()
-                outcome = _push_claimed(subscription_id, ensured, client)
-                with lock:
-                    outcomes[outcome] += 1
+            with metrics_buffered():
+                while True:
+                    with lock:
+                        if not waiting:
+                            return
+                        subscription = waiting.popleft()
+                    outcome = _send_one(subscription, client)
+                    if outcome == "accepted":
+                        accepted.put(subscription.id)
+                    else:
+                        with lock:
+                            outcomes[outcome] += 1
         finally:
             connection.close()
 
     threads = [
         threading.Thread(target=send, name=f"klaviyo-push-{number}")
-        for number in range(min(SEND_CONCURRENCY, len(pushes)))
+        for number in range(min(SEND_CONCURRENCY, len(claimed)))
     ]
     for thread in threads:
         thread.start()
+    lot: list[int] = []
+    recorded_at = time.monotonic()
+    while any(thread.is_alive() for thread in threads) or not accepted.empty():
+        with contextlib.suppress(queue.Empty):
+            lot.append(accepted.get(timeout=0.1))
+        if len(lot) >= ACCEPTED_RECORD_LOT or (
+            lot and time.monotonic() - recorded_at >= ACCEPTED_RECORD_SECONDS
+        ):
+            _accepted_record(lot, outcomes)
+            lot, recorded_at = [], time.monotonic()
     for thread in threads:
         thread.join()
+    _accepted_record(lot, outcomes)
     return outcomes
 
 
-def _push_claimed(subscription_id: int, variant_ensured: bool, client: KlaviyoClient) -> str:
-    try:
-        subscription_claimed_push(
-            subscription_id=subscription_id, client=client, variant_ensured=variant_ensured
+def _accepted_record(subscription_ids: list[int], outcomes: Counter[str]) -> None:
+    if subscription_ids:
+        subscriptions_accepted(subscription_ids=subscription_ids)
+        outcomes["subscribed"] += len(subscription_ids)
+
+
+def _send_one(subscription: _Claimed, client: KlaviyoClient) -> str:
+    """One back-in-stock subscription call; "accepted", or the outcome of the push's failure."""
+    with correlation_id_set(subscription.correlation_id):
+        try:
+            client.back_in_stock_subscription_create(
+                body=back_in_stock_subscription_body(
+                    email=subscription.email,
+                    variant_external_id=subscription.variant_external_id,
+                )
+            )
+        except KlaviyoError as exc:
+            if not klaviyo_says_missing(exc):
+                return _push_failed(subscription, exc)
+            return _push_claimed(subscription.id, client)
+        logger.info(
+            "subscription %s accepted by Klaviyo for %s",
+            subscription.id,
+            subscription.variant_external_id,
         )
+        return "accepted"
+
+
+def _push_claimed(subscription_id: int, client: KlaviyoClient) -> str:
+    try:
+        subscription_claimed_push(subscription_id=subscription_id, client=client)
         return "subscribed"
     except (KlaviyoError, NotSoldThere) as exc:
         return subscription_push_error(subscription_id=subscription_id, error=exc)

@@ -291,7 +291,7 @@ def _lost_variants_recreate(*, external_ids: list[str], client: KlaviyoClient) -
     """Klaviyo answered that these variants do not exist: forget them and create them again
     (``back_in_stock_variants_recreate``); a variant that cannot be created now stays noted for
     the next push. Returns how many were created."""
-    from klaviyo_sync.services.subscriptions import back_in_stock_variants_recreate
+    from klaviyo_sync.services.back_in_stock_catalog import back_in_stock_variants_recreate
 
     sent_forget(kind="variant", external_ids=external_ids)
     variants = list(

@@ -1,24 +1,27 @@
-"""Pushing back-in-stock subscriptions to Klaviyo (flow 2), and the objects they hang on.
+"""Pushing back-in-stock subscriptions to Klaviyo (flow 2).
 
-The back-in-stock flow owns the ``backinstock`` category, the virtual items (``12366_SE_00``) and
-their variants (``12366_SE_00_23400``): it creates them when a subscription needs them, and
-creates them again whenever Klaviyo says they do not exist (deleted in Klaviyo, another account,
-a sandbox that started empty).
+A push claims a pending subscription for a short, renewed lease, makes its variant exist in
+Klaviyo (``klaviyo_sync.services.back_in_stock_catalog``), and creates the back-in-stock
+subscription; the subscription is ``subscribed`` from then on, and its profile follows in a
+profile bulk import job (``klaviyo_sync.services.profiles``). The dispatcher
+(``klaviyo_sync.services.dispatch``) does the same for a batch at a time.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 from datetime import timedelta
 from enum import Enum
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from backinstock.models import BackInStockVariant, Subscription, SubscriptionStatus
+from backinstock.models import Subscription, SubscriptionStatus
 from config.correlation import correlation_id_set
 from klaviyo_sync.client import (
     KlaviyoClient,
@@ -27,39 +30,23 @@ from klaviyo_sync.client import (
     KlaviyoPermanentError,
     KlaviyoRetryableError,
 )
-from klaviyo_sync.models import IntegrationSettings, PushAttempt, PushOutcome, PushStep
-from klaviyo_sync.payloads import (
-    BACK_IN_STOCK_CATEGORY_ID,
-    back_in_stock_category_create_resource,
-    back_in_stock_item_attributes,
-    back_in_stock_subscription_body,
-    back_in_stock_variant_attributes,
-    catalog_item_create_resource,
-    catalog_item_update_resource,
-    catalog_variant_create_resource,
-    catalog_variant_update_resource,
-    payload_hash,
-    single_body,
+from klaviyo_sync.models import PushAttempt, PushOutcome, PushStep
+from klaviyo_sync.payloads import back_in_stock_subscription_body
+from klaviyo_sync.retry import backoff_seconds
+from klaviyo_sync.selectors import integration_settings_get
+from klaviyo_sync.services.back_in_stock_catalog import (
+    MAX_RECREATE_ROUNDS,
+    NotSoldThere,
+    back_in_stock_variant_ensure,
+    klaviyo_says_missing,
+    variant_chain_forget,
 )
-from klaviyo_sync.retry import backoff_seconds, call_with_retries
-from klaviyo_sync.selectors import back_in_stock_payload_data, integration_settings_get
 from klaviyo_sync.services.profiles import profile_jobs_follow, profiles_send
-from klaviyo_sync.services.sent import (
-    BACK_IN_STOCK,
-    detail_says_missing,
-    sent_forget,
-    sent_objects,
-    sent_remember,
-)
 from operations.metrics import metric_count
 
 logger = logging.getLogger(__name__)
 
 MAX_PUSH_ATTEMPTS = 8
-# "Does not exist" anywhere in the chain (category, item, variant) forgets the chain and creates
-# it again; a chain still missing after this many rounds is an error.
-MAX_RECREATE_ROUNDS = 2
-WAITING = (SubscriptionStatus.PENDING, SubscriptionStatus.SUBSCRIBED)
 # How long a push done on its own waits for its profile's bulk import job.
 PROFILE_WAIT_SECONDS = 10.0
 
@@ -69,225 +56,22 @@ class PushResult(Enum):
     NOT_CLAIMED = "not-claimed"  # done already, failed, or another worker holds it
 
 
-class NotSoldThere(Exception):
-    """The size cannot be bought for the subscription's ship-to location (no price in its
-    pricelist): nothing with an invented price is sent to Klaviyo."""
-
-
-def _missing(exc: KlaviyoError) -> bool:
-    return isinstance(exc, KlaviyoPermanentError) and (
-        exc.status == 404 or detail_says_missing(exc.detail)
-    )
-
-
-def _remembered(kind: str, external_id: str) -> tuple[bool, str]:
-    """(whether Klaviyo has it, the hash it last accepted) for one back-in-stock object."""
-    row = (
-        sent_objects(owner=BACK_IN_STOCK, kind=kind, external_ids=[external_id])
-        .values_list("exists_in_klaviyo", "payload_hash")
-        .first()
-    )
-    return (bool(row[0]), row[1]) if row else (False, "")
-
-
-def _create_or_update(
-    client: KlaviyoClient,
-    *,
-    kind: str,
-    external_id: str,
-    exists: bool,
-    create: dict[str, object],
-    update: dict[str, object],
-) -> None:
-    """Send one object: an update if Klaviyo has it, else a create (409 → an update)."""
-    if exists:
-        try:
-            client.catalog_update(kind=kind, external_id=external_id, body=single_body(update))  # type: ignore[arg-type]
-            return
-        except KlaviyoPermanentError as exc:
-            if not _missing(exc):
-                raise
-            logger.info("Klaviyo lost %s %s: creating it again", kind, external_id)
-    if not client.catalog_create(kind=kind, body=single_body(create)):  # type: ignore[arg-type]
-        client.catalog_update(kind=kind, external_id=external_id, body=single_body(update))  # type: ignore[arg-type]
-
-
-def back_in_stock_category_ensure(*, client: KlaviyoClient) -> None:
-    """The ``backinstock`` category exists in Klaviyo (created once per account, remembered)."""
-    exists, _ = _remembered("category", BACK_IN_STOCK_CATEGORY_ID)
-    if exists:
-        return
-    resource = back_in_stock_category_create_resource()
-    call_with_retries(lambda: client.catalog_create(kind="category", body=single_body(resource)))
-    sent_remember(
-        owner=BACK_IN_STOCK,
-        kind="category",
-        hashes={BACK_IN_STOCK_CATEGORY_ID: payload_hash(resource["attributes"])},
-    )
-
-
-def back_in_stock_variant_ensure(
-    *, client: KlaviyoClient, variant: BackInStockVariant, settings_record: IntegrationSettings
-) -> None:
-    """The ``backinstock`` category, the virtual item and the variant exist in Klaviyo, as now.
-
-    Each is created once per account (a 409 "already exists" means another worker or an earlier
-    run was first: the current attributes are sent as an update) and re-sent only when its
-    attributes changed. A new variant carries its current stock figure (CONTRACT §8). When
-    Klaviyo answers that any of them does not exist, the memory of the whole chain is forgotten
-    and the chain created again. Raises ``NotSoldThere`` for a variant without a price for its
-    ship-to location that Klaviyo does not have yet, and ``KlaviyoError`` for the caller to retry.
-    """
-    for round_number in range(1, MAX_RECREATE_ROUNDS + 1):
-        try:
-            _variant_chain_send(client=client, variant=variant, settings_record=settings_record)
-            return
-        except KlaviyoPermanentError as exc:
-            if not _missing(exc) or round_number == MAX_RECREATE_ROUNDS:
-                raise
-            logger.info("Klaviyo lost part of %s (%s): creating it again", variant, exc.detail)
-            _variant_chain_forget(variant)
-
-
-def _variant_chain_forget(variant: BackInStockVariant) -> None:
-    sent_forget(kind="category", external_ids=[BACK_IN_STOCK_CATEGORY_ID])
-    sent_forget(kind="item", external_ids=[variant.product.external_id])
-    sent_forget(kind="variant", external_ids=[variant.external_id])
-
-
-def _variant_chain_send(
-    *, client: KlaviyoClient, variant: BackInStockVariant, settings_record: IntegrationSettings
-) -> None:
-    back_in_stock_category_ensure(client=client)
-    [(item, variant_data)] = back_in_stock_payload_data(
-        variants=[variant], settings_record=settings_record
-    )
-    item_exists, item_sent_hash = _remembered("item", item.external_id)
-    variant_exists, variant_sent_hash = _remembered("variant", variant_data.external_id)
-    if variant_data.price is None and not variant_exists:
-        raise NotSoldThere(
-            f"{variant_data.external_id}: the display item has no price in the pricelist of "
-            "this ship-to country, so it is not sold there"
-        )
-
-    item_attributes = back_in_stock_item_attributes(item)
-    item_hash = payload_hash(item_attributes)
-    if not item_exists or item_sent_hash != item_hash:
-        _create_or_update(
-            client,
-            kind="item",
-            external_id=item.external_id,
-            exists=item_exists,
-            create=catalog_item_create_resource(
-                external_id=item.external_id,
-                attributes=item_attributes,
-                category_ids=[BACK_IN_STOCK_CATEGORY_ID],
-            ),
-            update=catalog_item_update_resource(
-                external_id=item.external_id, attributes=item_attributes
-            ),
-        )
-        sent_remember(owner=BACK_IN_STOCK, kind="item", hashes={item.external_id: item_hash})
-
-    variant_attributes = back_in_stock_variant_attributes(variant_data)
-    variant_hash = payload_hash(variant_attributes)
-    if not variant_exists or variant_sent_hash != variant_hash:
-        figure = variant_data.inventory_quantity
-        _create_or_update(
-            client,
-            kind="variant",
-            external_id=variant_data.external_id,
-            exists=variant_exists,
-            create=catalog_variant_create_resource(
-                variant=variant_data, attributes=variant_attributes
-            ),
-            update=catalog_variant_update_resource(
-                external_id=variant_data.external_id,
-                attributes={**variant_attributes, "inventory_quantity": figure},
-            ),
-        )
-        sent_remember(
-            owner=BACK_IN_STOCK,
-            kind="variant",
-            hashes={variant_data.external_id: variant_hash},
-            inventory={variant_data.external_id: figure},
-        )
-
-
-def back_in_stock_objects_repair(*, client: KlaviyoClient | None = None) -> int:
-    """Create again the virtual items and variants that someone is waiting on and that Klaviyo
-    no longer has (after the reconciliation's read-back forgot them, or in another account);
-    see ``back_in_stock_variants_recreate``. Variants nothing was pushed to yet are left to their
-    pushes. Returns how many variants were created again.
-    """
-    remembered = set(
-        sent_objects(owner=BACK_IN_STOCK, kind="variant")
-        .filter(exists_in_klaviyo=True)
-        .values_list("external_id", flat=True)
-    )
-    pushed = set(
-        Subscription.objects.filter(status__in=WAITING, subscription_sent_at__isnull=False)
-        .values_list("variant_id", flat=True)
-        .distinct()
-    )
-    lost = [
-        variant
-        for variant in BackInStockVariant.objects.filter(id__in=pushed)
-        .select_related("product")
-        .order_by("id")
-        if variant.external_id not in remembered
-    ]
-    not_created = back_in_stock_variants_recreate(
-        variants=lost, client=client or KlaviyoClient.from_settings()
-    )
-    return len(lost) - len(not_created)
-
-
-def back_in_stock_variants_recreate(
-    *, variants: list[BackInStockVariant], client: KlaviyoClient
-) -> list[BackInStockVariant]:
-    """Klaviyo does not have these variants (it lost them, or this account never had them):
-    create each again with its current figure, and put its subscribed subscriptions back to
-    ``pending``, since their back-in-stock subscriptions and profiles went with the variant; the
-    dispatcher sends them again. Returns the variants that could not be created now (Klaviyo
-    refused, or not sold there), logged for the caller to retry later.
-    """
-    settings_record = integration_settings_get()
-    not_created = []
-    for variant in variants:
-        try:
-            back_in_stock_variant_ensure(
-                client=client, variant=variant, settings_record=settings_record
-            )
-        except (KlaviyoError, NotSoldThere) as exc:
-            logger.warning("could not create %s again: %s", variant.external_id, exc)
-            not_created.append(variant)
-            continue
-        Subscription.objects.filter(variant=variant, status=SubscriptionStatus.SUBSCRIBED).update(
-            status=SubscriptionStatus.PENDING,
-            subscription_sent_at=None,
-            profile_sent_at=None,
-            push_claimed_until=None,
-            updated_at=timezone.now(),
-        )
-    return not_created
-
-
-class _LeaseKeeper:
-    """Renews a subscription's push lease while its push is alive.
+class PushLeaseKeeper:
+    """Renews the push leases of claimed subscriptions while their push is alive.
 
     The lease is short (``KLAVIYO_PUSH_LEASE_SECONDS``, 30 s by default) so that the
     subscriptions of a worker that died mid-push are free again within that time; a live push
-    (which may wait on the shared rate limiter or on a slow Klaviyo) renews it every third of it.
+    (which may wait on the shared rate limiter or on a slow Klaviyo) renews it every third of it,
+    in one statement for all of them. Use as a context manager around the push.
     """
 
-    def __init__(self, subscription_id: int) -> None:
-        self.subscription_id = subscription_id
+    def __init__(self, subscription_ids: Iterable[int]) -> None:
+        self.subscription_ids = list(subscription_ids)
         self.seconds = float(settings.KLAVIYO_PUSH_LEASE_SECONDS)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="push-lease", daemon=True)
 
-    def __enter__(self) -> _LeaseKeeper:
+    def __enter__(self) -> PushLeaseKeeper:
         self._thread.start()
         return self
 
@@ -299,10 +83,10 @@ class _LeaseKeeper:
         try:
             while not self._stop.wait(self.seconds / 3):
                 Subscription.objects.filter(
-                    id=self.subscription_id, status=SubscriptionStatus.PENDING
+                    id__in=self.subscription_ids, status=SubscriptionStatus.PENDING
                 ).update(push_claimed_until=timezone.now() + timedelta(seconds=self.seconds))
         except Exception:  # a renewal that fails only shortens the lease
-            logger.warning("could not renew the push lease of %s", self.subscription_id)
+            logger.warning("could not renew the push leases of %s", self.subscription_ids[:10])
         finally:
             connection.close()  # this thread's own connection
 
@@ -310,7 +94,7 @@ class _LeaseKeeper:
 def _claim(subscription_id: int) -> bool:
     """Take the push of a pending subscription for a while; False if it is not ours.
 
-    The lease is short and renewed while the push lives (``_LeaseKeeper``): a worker killed
+    The lease is short and renewed while the push lives (``PushLeaseKeeper``): a worker killed
     mid-push leaves it to run out within ``KLAVIYO_PUSH_LEASE_SECONDS``, and the sweep re-queues
     the subscription then.
     """
@@ -348,52 +132,72 @@ def subscription_push(*, subscription_id: int, client: KlaviyoClient | None = No
     return PushResult.SUBSCRIBED
 
 
-def subscription_claimed_push(
-    *, subscription_id: int, client: KlaviyoClient, variant_ensured: bool = False
-) -> None:
+def subscription_claimed_push(*, subscription_id: int, client: KlaviyoClient) -> None:
     """The back-in-stock part of the push of a subscription this process has claimed.
 
     Marks it ``subscribed`` once Klaviyo accepted its back-in-stock subscription (its profile
-    follows, ``klaviyo_sync.services.profiles``). ``variant_ensured``: the caller has just made
-    the variant exist (the dispatcher does it once per variant of a batch), so the first send
-    goes straight to Klaviyo; "does not exist" still creates the chain again. Raises
+    follows, ``klaviyo_sync.services.profiles``). The variant is made to exist first, and
+    "does not exist" from Klaviyo creates the chain again (the dispatcher's path for a send
+    whose variant Klaviyo lost after the batch ensured it). Raises
     ``KlaviyoError`` or ``NotSoldThere`` with the claim released and the error recorded on the
     subscription.
     """
-    subscription = Subscription.objects.select_related(
-        "language", "variant__product__country__pricelist"
-    ).get(id=subscription_id)
+    subscription = Subscription.objects.select_related("variant").get(id=subscription_id)
     with correlation_id_set(subscription.correlation_id):
         try:
-            with _LeaseKeeper(subscription_id):
+            with PushLeaseKeeper([subscription_id]):
                 if subscription.subscription_sent_at is None:
-                    _subscription_send(
-                        client=client, subscription=subscription, variant_ensured=variant_ensured
-                    )
+                    _subscription_send(client=client, subscription=subscription)
         except (KlaviyoError, NotSoldThere) as exc:
-            Subscription.objects.filter(id=subscription_id).update(
-                push_claimed_until=None, last_error=str(exc)[:2000]
-            )
-            logger.info("subscription %s not pushed: %s", subscription_id, exc)
+            subscription_push_released(subscription_id=subscription_id, error=exc)
             raise
-        now = timezone.now()
-        Subscription.objects.filter(id=subscription_id).update(
+        logger.info(
+            "subscription %s accepted by Klaviyo for %s", subscription_id, subscription.variant
+        )
+    subscriptions_accepted(subscription_ids=[subscription_id])
+
+
+def subscriptions_accepted(*, subscription_ids: list[int]) -> None:
+    """Klaviyo accepted the back-in-stock subscriptions of these claimed subscriptions: mark
+    them ``subscribed`` and record the accepted attempt of those sent for the first time, in a
+    few statements for the lot (the dispatcher calls it every half second or so of sends).
+
+    A subscription erased meanwhile is skipped.
+    """
+    if not subscription_ids:
+        return
+    now = timezone.now()
+    with transaction.atomic():
+        first_sent = list(
+            Subscription.objects.filter(id__in=subscription_ids, subscription_sent_at__isnull=True)
+            .select_for_update()
+            .values_list("id", flat=True)
+        )
+        marked = Subscription.objects.filter(id__in=subscription_ids).update(
             status=SubscriptionStatus.SUBSCRIBED,
-            subscription_sent_at=subscription.subscription_sent_at or now,
+            subscription_sent_at=Coalesce(F("subscription_sent_at"), now),
             subscribed_at=now,
             push_claimed_until=None,
             last_error="",
         )
-        logger.info(
-            "subscription %s accepted by Klaviyo for %s", subscription_id, subscription.variant
-        )
-        metric_count("subscription_pushes", outcome=PushResult.SUBSCRIBED.value)
-        if subscription.subscription_sent_at is None:
-            PushAttempt.objects.create(
+        PushAttempt.objects.bulk_create(
+            PushAttempt(
                 subscription_id=subscription_id,
                 step=PushStep.BACK_IN_STOCK,
                 outcome=PushOutcome.ACCEPTED,
             )
+            for subscription_id in first_sent
+        )
+    metric_count("subscription_pushes", marked, outcome=PushResult.SUBSCRIBED.value)
+
+
+def subscription_push_released(*, subscription_id: int, error: Exception) -> None:
+    """A push of a claimed subscription failed: release the claim and keep the error on it
+    (``subscription_push_error`` decides what comes next)."""
+    Subscription.objects.filter(id=subscription_id).update(
+        push_claimed_until=None, last_error=str(error)[:2000]
+    )
+    logger.info("subscription %s not pushed: %s", subscription_id, error)
 
 
 def subscription_push_error(*, subscription_id: int, error: Exception) -> str:
@@ -434,26 +238,23 @@ def _attempt_record(subscription_id: int, outcome: str, error: str) -> None:
     )
 
 
-def _subscription_send(
-    *, client: KlaviyoClient, subscription: Subscription, variant_ensured: bool
-) -> None:
+def _subscription_send(*, client: KlaviyoClient, subscription: Subscription) -> None:
     variant = subscription.variant
     body = back_in_stock_subscription_body(
         email=subscription.email, variant_external_id=variant.external_id
     )
     for round_number in range(1, MAX_RECREATE_ROUNDS + 1):
-        if round_number > 1 or not variant_ensured:
-            back_in_stock_variant_ensure(
-                client=client, variant=variant, settings_record=integration_settings_get()
-            )
+        back_in_stock_variant_ensure(
+            client=client, variant=variant, settings_record=integration_settings_get()
+        )
         try:
             client.back_in_stock_subscription_create(body=body)
             return
         except KlaviyoPermanentError as exc:
-            if not _missing(exc) or round_number == MAX_RECREATE_ROUNDS:
+            if not klaviyo_says_missing(exc) or round_number == MAX_RECREATE_ROUNDS:
                 raise
             logger.info("Klaviyo lost %s: creating it again", variant.external_id)
-            _variant_chain_forget(variant)
+            variant_chain_forget(variant)
 
 
 def subscription_push_retry_later(*, subscription_id: int, delay_seconds: float) -> None:

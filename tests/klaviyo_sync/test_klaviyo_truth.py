@@ -10,9 +10,10 @@ from backinstock.models import Subscription
 from backinstock.services import subscription_create, subscriptions_retry
 from config.api.errors import InvalidInput
 from klaviyo_sync.models import Restock
+from klaviyo_sync.services.back_in_stock_catalog import NotSoldThere
 from klaviyo_sync.services.catalog import catalog_sync_run
 from klaviyo_sync.services.stock import stock_figures_push
-from klaviyo_sync.services.subscriptions import NotSoldThere, subscription_push
+from klaviyo_sync.services.subscriptions import subscription_push
 from klaviyo_sync.tasks import push_subscription
 from shop.models import DisplayItem, Price
 from shop.services import StockEntry, stock_entries_apply
