@@ -23,7 +23,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from backinstock.models import Subscription, SubscriptionStatus
-from klaviyo_sync.client import KlaviyoClient, KlaviyoError, KlaviyoNotConfigured
+from klaviyo_sync.client import KlaviyoClient, KlaviyoError
 from klaviyo_sync.selectors import integration_settings_get
 from klaviyo_sync.services.profiles import profile_jobs_follow, profiles_send
 from klaviyo_sync.services.subscriptions import (
@@ -76,11 +76,11 @@ def subscriptions_dispatch(
 ) -> DispatchResult:
     """Push a batch of pending subscriptions and move their profiles along; see the module.
 
-    Raises ``KlaviyoNotConfigured`` without claiming anything while there is no key.
+    Raises ``KlaviyoNotConfigured`` without claiming anything while there is no key or the
+    URL is invalid (``KlaviyoClient.configuration_check``).
     """
     client = client or KlaviyoClient.from_settings()
-    if not settings.KLAVIYO_API_KEY:
-        raise KlaviyoNotConfigured("KLAVIYO_API_KEY is not set; nothing is sent to Klaviyo.")
+    client.configuration_check()
     result = DispatchResult()
     result.profile_jobs_finished = profile_jobs_follow(client=client)
     ids = subscriptions_claim(limit=limit)
