@@ -20,12 +20,13 @@ import strawberry
 from cross_web import HTTPException  # what strawberry's views raise
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode, parse
 from rest_framework import exceptions, serializers
 from rest_framework.throttling import BaseThrottle
 from strawberry.django.views import GraphQLView
 from strawberry.extensions import MaskErrors
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext as StrawberryExecutionContext
+from strawberry.types import ExecutionResult
 
 from backinstock.apis import SUBSCRIBE_MAX_BODY_BYTES, subscription_create_from_body
 from backinstock.services import back_in_stock_is_enabled
@@ -156,21 +157,70 @@ class Mutation:
         return StockSubscribePayload(subscribed=True, user_errors=[])
 
 
-class _Schema(strawberry.Schema):
-    def process_errors(
-        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
-    ) -> None:
-        """A query the schema refuses is the client's mistake: noted, not an error of ours.
-        An exception in a resolver is one, and is logged with its traceback."""
-        for error in errors:
-            if error.original_error is None:
-                logger.info("storefront GraphQL request refused: %s", error.message)
-            else:
-                logger.error("storefront GraphQL resolver failed", exc_info=error.original_error)
-
-
 def _is_ours(error: GraphQLError) -> bool:
-    return error.original_error is not None
+    """Whether ``error`` is a failure of ours rather than a refusal of the client's request.
+
+    An exception raised while executing (in a resolver, the service, the database) reaches
+    graphql-core as an ``original_error`` of another class. graphql-core's own refusals have no
+    original error (syntax, validation against the schema) or a ``GraphQLError`` one: a variable
+    whose value is not of its declared type is refused by input coercion (GraphQL spec §6.1.2,
+    CoerceVariableValues), which wraps the coercion's ``GraphQLError``.
+    """
+    original = error.original_error
+    return original is not None and not isinstance(original, GraphQLError)
+
+
+def operation_selection_problem(*, query: str | None, operation_name: str | None) -> str | None:
+    """Why the document does not name exactly one operation to run, or None when it does.
+
+    The GraphQL spec's GetOperation (§6.1): without ``operationName`` the document must hold
+    exactly one operation; with it, an operation of that name. Strawberry otherwise runs the
+    first operation of a document that has several. A document that does not parse is left to
+    the schema, which says why; the body is at most 8 KB, so parsing it twice costs little.
+    """
+    if not query:
+        return None
+    try:
+        document = parse(query)
+    except GraphQLError:
+        return None
+    operations = [
+        node for node in document.definitions if isinstance(node, OperationDefinitionNode)
+    ]
+    if operation_name is None:
+        if len(operations) > 1:
+            return "Must provide operation name if query contains multiple operations."
+        return None
+    if not any(node.name and node.name.value == operation_name for node in operations):
+        return f'Unknown operation named "{operation_name}".'
+    return None
+
+
+class _Schema(strawberry.Schema):
+    def execute_sync(self, query: str | None, *args: Any, **kwargs: Any) -> ExecutionResult:
+        """Refuses a document whose operation to run is not named as the spec requires
+        (``operation_selection_problem``), in GraphQL's error shape, before anything runs."""
+        problem = operation_selection_problem(
+            query=query, operation_name=kwargs.get("operation_name")
+        )
+        if problem is None:
+            return super().execute_sync(query, *args, **kwargs)
+        error = GraphQLError(problem)
+        self.process_errors([error])
+        return ExecutionResult(data=None, errors=[error])
+
+    def process_errors(
+        self,
+        errors: list[GraphQLError],
+        execution_context: StrawberryExecutionContext | None = None,
+    ) -> None:
+        """A request refused (``_is_ours`` is false) is the client's mistake: noted, not an error
+        of ours. A failure of ours is logged with its traceback."""
+        for error in errors:
+            if _is_ours(error):
+                logger.error("storefront GraphQL resolver failed", exc_info=error.original_error)
+            else:
+                logger.info("storefront GraphQL request refused: %s", error.message)
 
 
 # An exception in a resolver reaches the client as "Internal server error." without its text,

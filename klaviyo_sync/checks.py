@@ -23,6 +23,36 @@ def api_key_problem(key: str) -> str | None:
     return None
 
 
+URL_SCHEMES = ("https", "http")  # http for a local sandbox (the demo's, the tests')
+
+
+def api_url_problem(url: str) -> str | None:
+    """What keeps ``KLAVIYO_API_URL`` from being a base URL a request can be sent to, or None.
+
+    An absolute http(s) URL with a host and, if any, a port from 1 to 65535 (RFC 3986 §3; the
+    schemes requests can send). The words never repeat the value: a key pasted into the wrong
+    setting would otherwise be shown.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        if "port" in str(exc).lower():
+            return "its port is not a number from 1 to 65535"
+        return "it cannot be read as a URL"
+    if parts.scheme.lower() not in URL_SCHEMES:
+        if not parts.netloc:  # "a.klaviyo.com", "not a url", "a.klaviyo.com:443"
+            return "it must start with https://"
+        return f"its scheme must be https or http, not {parts.scheme}"
+    if any(character.isspace() for character in url):
+        return "it contains whitespace"
+    if not parts.hostname:
+        return "it names no host"
+    if port == 0:
+        return "its port is not a number from 1 to 65535"
+    return None
+
+
 @register("klaviyo")
 def klaviyo_api_key_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     problem = api_key_problem(settings.KLAVIYO_API_KEY)

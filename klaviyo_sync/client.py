@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from django.conf import settings
 
+from klaviyo_sync.checks import api_url_problem
 from klaviyo_sync.ratelimit import RateClass, RateLimiter, rate_limiter_from_settings
 from operations.logs import klaviyo_answer_note
 from operations.metrics import metric_count
@@ -96,7 +97,12 @@ class KlaviyoPermanentError(KlaviyoError):
 
 
 class KlaviyoNotConfigured(KlaviyoPermanentError):
-    """No ``KLAVIYO_API_KEY``: nothing is sent to Klaviyo."""
+    """No ``KLAVIYO_API_KEY``, or a ``KLAVIYO_API_URL`` no request can be sent to: nothing is
+    sent to Klaviyo, and what waits to be sent keeps waiting. ``setting`` names the culprit."""
+
+    def __init__(self, message: str, *, setting: str) -> None:
+        super().__init__(message)
+        self.setting = setting
 
 
 # Everything sending a request can raise besides an answer: requests' own family, http.client's,
@@ -112,18 +118,28 @@ _RETRYABLE_TRANSPORT_ERRORS = (
 
 
 def _transport_error(where: str, exc: BaseException) -> KlaviyoError:
-    """A typed error for a request that got no answer, naming only the kind of failure."""
+    """A typed error for a request that got no answer, naming only the kind of failure.
+
+    Its ``status`` is None, as Klaviyo said nothing; its ``detail`` is the kind alone (``timed
+    out``, ``connection failed``...), for messages that name the URL themselves.
+    """
     if isinstance(exc, requests.Timeout):
-        return KlaviyoRetryableError(f"{where}: timed out")
-    if isinstance(exc, requests.ConnectionError):
-        return KlaviyoRetryableError(f"{where}: connection failed")
-    if isinstance(exc, _RETRYABLE_TRANSPORT_ERRORS):
-        return KlaviyoRetryableError(f"{where}: transfer failed ({type(exc).__name__})")
-    # InvalidHeader, InvalidURL, MissingSchema, a key that cannot be encoded...: our settings.
-    return KlaviyoPermanentError(
-        f"{where}: request could not be sent ({type(exc).__name__}); "
-        "check KLAVIYO_API_KEY and KLAVIYO_API_URL (manage.py check)"
-    )
+        kind, retryable = "timed out", True
+    elif isinstance(exc, requests.ConnectionError):
+        kind, retryable = "connection failed", True
+    elif isinstance(exc, _RETRYABLE_TRANSPORT_ERRORS):
+        kind, retryable = f"transfer failed ({type(exc).__name__})", True
+    else:
+        # InvalidHeader, InvalidURL, a key that cannot be encoded...: our settings.
+        kind, retryable = (
+            (
+                f"could not be sent ({type(exc).__name__}); "
+                "check KLAVIYO_API_KEY and KLAVIYO_API_URL (manage.py check)"
+            ),
+            False,
+        )
+    error_class = KlaviyoRetryableError if retryable else KlaviyoPermanentError
+    return error_class(f"{where}: {kind}", detail=kind)
 
 
 def _error_detail(response: requests.Response) -> str:
@@ -189,6 +205,23 @@ class KlaviyoClient:
 
     # --- transport ---------------------------------------------------------------------------
 
+    def configuration_check(self) -> None:
+        """Raises ``KlaviyoNotConfigured`` when no request can be sent with these settings: no
+        key, or a base URL that ``klaviyo_sync.checks.api_url_problem`` refuses. The message
+        names the setting and what is wrong, never its value."""
+        if not self._api_key:
+            raise KlaviyoNotConfigured(
+                "KLAVIYO_API_KEY is not set; nothing is sent to Klaviyo.",
+                setting="KLAVIYO_API_KEY",
+            )
+        problem = api_url_problem(self.base_url)
+        if problem is not None:
+            raise KlaviyoNotConfigured(
+                f"KLAVIYO_API_URL is not a valid URL: {problem}; nothing is sent to Klaviyo "
+                "until it is set to Klaviyo's (https://a.klaviyo.com) or a sandbox's.",
+                setting="KLAVIYO_API_URL",
+            )
+
     def request(
         self,
         method: str,
@@ -198,9 +231,10 @@ class KlaviyoClient:
         body: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
     ) -> dict[str, Any] | None:
-        """One call. Returns the parsed JSON body (None when empty) or raises a KlaviyoError."""
-        if not self._api_key:
-            raise KlaviyoNotConfigured("KLAVIYO_API_KEY is not set; nothing is sent to Klaviyo.")
+        """One call. Returns the parsed JSON body (None when empty) or raises a KlaviyoError:
+        ``KlaviyoNotConfigured`` before anything is sent (``configuration_check``); one whose
+        ``status`` is None when no answer came (``_transport_error``)."""
+        self.configuration_check()
         if self.rate_limiter is not None:
             self.rate_limiter.acquire(rate_class)
         url = path if path.startswith("http") else f"{self.base_url}/api/{path.lstrip('/')}"

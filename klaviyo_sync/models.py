@@ -222,6 +222,11 @@ class CatalogSyncRun(models.Model):
     )
     calls = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    account = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="The Klaviyo account synced: its fingerprint (klaviyo_sync.accounts).",
+    )
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import connection
 
 from backinstock.models import BackInStockVariant
+from klaviyo_sync.accounts import current_account
 from klaviyo_sync.client import url_without_credentials
 from klaviyo_sync.models import DISPLAY_URI_PLACEHOLDER, CatalogSyncRun, IntegrationSettings
 from klaviyo_sync.payloads import (
@@ -280,14 +281,18 @@ def back_in_stock_payload_data(
 
 
 def integration_status() -> dict[str, object]:
-    """The integration as ``manage.py klaviyo status`` prints it (CONTRACT §6)."""
+    """The integration as ``manage.py klaviyo status`` prints it (CONTRACT §6).
+
+    ``klaviyo.fullCatalogSync``: when the account configured now (``KLAVIYO_API_URL`` and
+    ``KLAVIYO_API_KEY``, told apart by ``klaviyo_sync.accounts.current_account``) last completed
+    a full catalog sync, or ``"never"``: another account's syncs gave this one nothing.
+    """
     record = integration_settings_get()
     latest = catalog_sync_run_latest()
-    completed = (
-        CatalogSyncRun.objects.filter(state="completed", full=True)
-        .order_by("-finished_at")
-        .values_list("finished_at", flat=True)
-        .first()
+    full_runs = CatalogSyncRun.objects.filter(state="completed", full=True).order_by("-finished_at")
+    completed = full_runs.values_list("finished_at", flat=True).first()
+    account_completed = (
+        full_runs.filter(account=current_account()).values_list("finished_at", flat=True).first()
     )
     return {
         "catalogSync": {
@@ -331,5 +336,6 @@ def integration_status() -> dict[str, object]:
             "apiKey": "present" if settings.KLAVIYO_API_KEY else "absent",
             "apiUrl": url_without_credentials(settings.KLAVIYO_API_URL),
             "revision": settings.KLAVIYO_REVISION,
+            "fullCatalogSync": account_completed.isoformat() if account_completed else "never",
         },
     }

@@ -88,10 +88,10 @@ def send_profile_deletion(request_id: int) -> str:
     """Send one erasure's Klaviyo profile deletion; if it cannot go now, the sweep retries it."""
     try:
         return profile_deletion_send(request_id=request_id).value
-    except KlaviyoNotConfigured:
-        logger.warning("KLAVIYO_API_KEY is not set: profile deletion %s waits", request_id)
+    except KlaviyoNotConfigured as exc:
+        logger.warning("profile deletion %s waits: %s", request_id, exc)
         return "not-configured"
-    except KlaviyoRetryableError as exc:
+    except KlaviyoError as exc:  # retryable, or not sent at all: not Klaviyo's refusal
         logger.warning("profile deletion %s not sent (%s); the sweep retries it", request_id, exc)
         return "retry-later"
 
@@ -124,8 +124,8 @@ def sync_catalog(full: bool = True, trigger: str | None = None) -> str:
         )
     except CatalogSyncBusy:
         return "busy"
-    except KlaviyoNotConfigured:
-        logger.warning("KLAVIYO_API_KEY is not set: catalog sync skipped")
+    except KlaviyoNotConfigured as exc:
+        logger.warning("catalog sync skipped: %s", exc)
         return "not-configured"
     return str(run.state)
 
@@ -150,8 +150,8 @@ def push_stock_changes(reconcile: bool = False) -> str:
         result = stock_figures_push(size_ids=size_ids)
     except StockPushBusy:
         return "busy"
-    except KlaviyoNotConfigured:
-        logger.warning("KLAVIYO_API_KEY is not set: stock figures not pushed")
+    except KlaviyoNotConfigured as exc:
+        logger.warning("stock figures not pushed: %s", exc)
         return "not-configured"
     except KlaviyoRetryableError as exc:
         delay = backoff_seconds(BACKOFF_ATTEMPT, retry_after=exc.retry_after)

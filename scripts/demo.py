@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,16 +22,40 @@ PYTHON = sys.executable
 WEB_PORT = int(os.environ.get("DEMO_WEB_PORT", "8000"))
 SANDBOX_PORT = int(os.environ.get("DEMO_SANDBOX_PORT", "8100"))
 
-ENVIRONMENT = {
-    **os.environ,
-    "DJANGO_SETTINGS_MODULE": "config.settings.local",
-    "KLAVIYO_API_URL": f"http://127.0.0.1:{SANDBOX_PORT}",
-    "KLAVIYO_API_KEY": os.environ.get("KLAVIYO_API_KEY", "pk_demo_sandbox"),
-    "SHOP_API_KEY": os.environ.get("SHOP_API_KEY", "demo-shop-key"),
-    "INTEGRATION_API_TOKEN": os.environ.get("INTEGRATION_API_TOKEN", "demo-integration-token"),
-    "CHECKOUT_API_ALLOWED_ORIGINS": f"http://127.0.0.1:{WEB_PORT},http://localhost:{WEB_PORT}",
-    "PYTHONUNBUFFERED": "1",
-}
+# What the demo's processes take from the shell: what finds programs, files and the terminal,
+# and nothing the settings read. Whatever else the shell exports (DATABASE_URL,
+# CELERY_BROKER_URL, a real KLAVIYO_API_KEY, DJANGO_READ_DOT_ENV_FILE...) is left out, so that
+# the demo never migrates, seeds or creates admin/admin in someone's real database.
+SHELL_VARIABLES = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "TMPDIR", "LANG", "TZ")
+
+
+def demo_environment(shell: Mapping[str, str]) -> dict[str, str]:
+    """The environment of every process the demo starts: ``SHELL_VARIABLES`` (and ``LC_*``)
+    from ``shell``, then the demo's own settings, which no exported value can change: SQLite
+    in ``db.sqlite3``, the file-system broker, the local-memory cache, the sandbox on
+    ``SANDBOX_PORT`` with its key, and the demo's API keys."""
+    kept = {
+        name: value
+        for name, value in shell.items()
+        if name in SHELL_VARIABLES or name.startswith("LC_")
+    }
+    return {
+        **kept,
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "DJANGO_READ_DOT_ENV_FILE": "false",
+        "DATABASE_URL": f"sqlite:///{ROOT / 'db.sqlite3'}",
+        "CELERY_BROKER_URL": "filesystem://localhost/",
+        "REDIS_URL": "",
+        "KLAVIYO_API_URL": f"http://127.0.0.1:{SANDBOX_PORT}",
+        "KLAVIYO_API_KEY": "pk_demo_sandbox",
+        "SHOP_API_KEY": "demo-shop-key",
+        "INTEGRATION_API_TOKEN": "demo-integration-token",
+        "CHECKOUT_API_ALLOWED_ORIGINS": f"http://127.0.0.1:{WEB_PORT},http://localhost:{WEB_PORT}",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+ENVIRONMENT = demo_environment(os.environ)
 
 
 # What the demo sets, written for commands run beside it (README "Commands against the demo").

@@ -169,7 +169,14 @@ class WarehouseAdmin(admin.ModelAdmin):
     ordering = ("name",)
 
 
-class AllocationRuleWarehouseInline(admin.TabularInline):
+class _TabularInline(admin.TabularInline):
+    """A tabular inline of the catalog: its selects keep to their column (``shop/admin.css``)."""
+
+    class Media:
+        css = {"all": ("shop/admin.css",)}
+
+
+class AllocationRuleWarehouseInline(_TabularInline):
     model = AllocationRuleWarehouse
     fields = ("position", "warehouse")
     ordering = ("position",)
@@ -228,7 +235,7 @@ class MarketAdmin(_AnnouncesAllocationAdmin):
         return int(obj.country_count)  # type: ignore[attr-defined]
 
 
-class StateInline(admin.TabularInline):
+class StateInline(_TabularInline):
     model = State
     fields = ("code", "name")
     ordering = ("code",)
@@ -258,7 +265,7 @@ class StateAdmin(admin.ModelAdmin):
 # --- Products, variants, display items ----------------------------------------------------------
 
 
-class VariantInline(admin.TabularInline):
+class VariantInline(_TabularInline):
     """The product's variants; a new variant is added on the variant page, which asks its id."""
 
     model = Variant
@@ -334,7 +341,7 @@ class DisplayItemForm(forms.ModelForm):
         fields = ("id", "variant", "uri", "published", "description", "images")
 
 
-class DisplayItemTranslationInline(admin.TabularInline):
+class DisplayItemTranslationInline(_TabularInline):
     model = DisplayItemTranslation
     fields = ("language", "name", "uri", "description")
     extra = 0
@@ -345,7 +352,7 @@ class DisplayItemTranslationInline(admin.TabularInline):
     }
 
 
-class PriceInline(admin.TabularInline):
+class PriceInline(_TabularInline):
     model = Price
     fields = ("pricelist", "amount")
     extra = 0
@@ -366,6 +373,9 @@ class DisplayItemAdmin(_AnnouncesDisplayItemsAdmin, _ShopIdOnlyOnAddAdmin):
     fields = ("id", "variant", "uri", "published", "description", "images", "sizes")
     readonly_fields = ("sizes",)
     inlines = (DisplayItemTranslationInline, PriceInline)
+
+    class Media:
+        css = {"all": ("shop/admin.css",)}  # the sizes' table scrolls in its box
 
     @admin.display(description="product", ordering="variant__product__name")
     def product_name(self, obj: DisplayItem) -> str:
@@ -421,8 +431,9 @@ class DisplayItemAdmin(_AnnouncesDisplayItemsAdmin, _ShopIdOnlyOnAddAdmin):
             ),
         )
         return format_html(
-            '<table class="size-availability"><thead><tr><th>size</th><th>name</th>'
-            "<th>SKU</th><th>EAN</th>{}</tr></thead><tbody>{}</tbody></table>",
+            '<div class="size-availability-scroll"><table class="size-availability"><thead><tr>'
+            "<th>size</th><th>name</th><th>SKU</th><th>EAN</th>{}</tr></thead><tbody>{}</tbody>"
+            "</table></div>",
             header,
             rows,
         )
@@ -469,7 +480,7 @@ def _stock_formset_save(formset: BaseInlineFormSet) -> None:
     stock_set(levels=[_stock_level(stock) for stock in formset.save(commit=False)])
 
 
-class StockInline(admin.TabularInline):
+class StockInline(_TabularInline):
     model = Stock
     form = StockForm
     fields = ("warehouse", "physical", "allocated", "free_to_allocate", "updated_at")

@@ -17,6 +17,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from klaviyo_sync.accounts import current_account
 from klaviyo_sync.client import CatalogKind, KlaviyoClient, KlaviyoError
 from klaviyo_sync.models import (
     CatalogSyncFailure,
@@ -352,7 +353,9 @@ def catalog_sync_run(
     if holder is None:
         raise CatalogSyncBusy("another catalog sync is running")
     started = timezone.now()
-    run = CatalogSyncRun.objects.create(full=full, trigger=trigger, state=CatalogSyncState.RUNNING)
+    run = CatalogSyncRun.objects.create(
+        full=full, trigger=trigger, state=CatalogSyncState.RUNNING, account=current_account()
+    )
     try:
         settings_record = integration_settings_get()
         if full:

@@ -9,7 +9,6 @@ from klaviyo_sync.client import (
     KlaviyoClient,
     KlaviyoError,
     KlaviyoNotConfigured,
-    KlaviyoRetryableError,
     url_without_credentials,
 )
 
@@ -31,27 +30,32 @@ def _where() -> str:
 def klaviyo_connection_check(*, client: KlaviyoClient | None = None) -> ConnectionCheck:
     """One cheap authenticated read, ``GET /api/accounts`` (rate class accounts: 1/s, 15/min).
 
-    Tells apart a missing key, a key Klaviyo refuses (401/403: wrong, revoked, or without the
-    ``accounts:read`` scope), Klaviyo unreachable (connection failed or timed out), and any other
-    answer. Never raises for these and never shows the key.
+    Tells apart a missing key or an invalid ``KLAVIYO_API_URL`` (nothing sent), a key Klaviyo
+    refuses (401/403: wrong, revoked, or without the ``accounts:read`` scope), no answer (Klaviyo
+    unreachable: connection failed or timed out; or a request that could not be sent), and any
+    other answer. Only an answer has a status to report. Never raises for these and never shows
+    the key.
     """
     client = client or KlaviyoClient.from_settings()
     try:
         answer = client.accounts_get()
-    except KlaviyoNotConfigured:
+    except KlaviyoNotConfigured as exc:
+        if exc.setting != "KLAVIYO_API_KEY":
+            return ConnectionCheck(False, str(exc))
         return ConnectionCheck(
             False,
             "No Klaviyo API key: set KLAVIYO_API_KEY (nothing is sent to Klaviyo without it).",
         )
-    except KlaviyoRetryableError as exc:
-        if exc.status is None:
-            return ConnectionCheck(
-                False, f"Klaviyo cannot be reached at {_where()}: {exc.detail.split(': ')[-1]}."
-            )
-        return ConnectionCheck(
-            False, f"Klaviyo at {_where()} answered {exc.status}; try again later ({exc.detail})."
-        )
     except KlaviyoError as exc:
+        if exc.status is None and exc.retryable:
+            return ConnectionCheck(False, f"Klaviyo cannot be reached at {_where()}: {exc.detail}.")
+        if exc.status is None:
+            return ConnectionCheck(False, f"The request to Klaviyo at {_where()} {exc.detail}.")
+        if exc.retryable:
+            return ConnectionCheck(
+                False,
+                f"Klaviyo at {_where()} answered {exc.status}; try again later ({exc.detail}).",
+            )
         if exc.status in AUTH_STATUSES:
             return ConnectionCheck(
                 False,

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from backinstock.models import Subscription, SubscriptionStatus
 from config.correlation import correlation_id_set
-from klaviyo_sync.client import KlaviyoClient, KlaviyoError, KlaviyoNotConfigured
+from klaviyo_sync.client import KlaviyoClient, KlaviyoError
 from klaviyo_sync.payloads import back_in_stock_subscription_body
 from klaviyo_sync.services.back_in_stock_catalog import (
     NotSoldThere,
@@ -107,11 +107,10 @@ def subscriptions_dispatch(
     (``back_in_stock_variants_ensure``); then only the back-in-stock subscription calls run,
     side by side, and the accepted ones are recorded a lot at a time
     (``subscriptions_accepted``). Raises ``KlaviyoNotConfigured`` without claiming anything
-    while there is no key.
+    while there is no key or the URL is invalid (``KlaviyoClient.configuration_check``).
     """
     client = client or KlaviyoClient.from_settings()
-    if not settings.KLAVIYO_API_KEY:
-        raise KlaviyoNotConfigured("KLAVIYO_API_KEY is not set; nothing is sent to Klaviyo.")
+    client.configuration_check()
     result = DispatchResult()
     result.profile_jobs_finished = profile_jobs_follow(client=client)
     ids = subscriptions_claim(limit=limit)

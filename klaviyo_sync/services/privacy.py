@@ -37,8 +37,10 @@ def profile_deletion_send(
 
     Accepted: the erasure record says so and the request row (the last copy of the address) is
     deleted. Refused for good (a ``KlaviyoPermanentError`` other than an unset key): the refusal is
-    recorded on the erasure, for an operator to see, and the row deleted too. Retryable errors
-    and a missing key propagate with the row kept, so that a retry or the sweep sends it later.
+    recorded on the erasure, for an operator to see, and the row deleted too. Retryable errors,
+    settings that allow no request (``KlaviyoNotConfigured``) and a request that could not be
+    sent (no answer, ``status`` None) propagate with the row kept, so that a retry or the sweep
+    sends it later.
     """
     request = ProfileDeletionRequest.objects.select_related("erasure").filter(id=request_id).first()
     if request is None:
@@ -56,6 +58,8 @@ def profile_deletion_send(
     except KlaviyoNotConfigured:
         raise
     except KlaviyoPermanentError as exc:
+        if exc.status is None:  # never reached Klaviyo: not its refusal, so the row waits
+            raise
         record.klaviyo_deletion_result = f"refused: {exc}"[:ERROR_TEXT_LIMIT]
         outcome = ProfileDeletionOutcome.REFUSED
     else:

@@ -202,10 +202,11 @@ def subscription_push_released(*, subscription_id: int, error: Exception) -> Non
 
 def subscription_push_error(*, subscription_id: int, error: Exception) -> str:
     """What a failed push leaves: ``failed`` with the reason when retrying cannot help (or after
-    ``MAX_PUSH_ATTEMPTS``), else held for a retry with backoff. Returns "failed", "retry" or
+    ``MAX_PUSH_ATTEMPTS``), else held for a retry with backoff; pending, untouched, while the
+    settings allow no request (``KlaviyoNotConfigured``). Returns "failed", "retry" or
     "not-configured"."""
     if isinstance(error, KlaviyoNotConfigured):
-        logger.warning("KLAVIYO_API_KEY is not set: subscription %s stays pending", subscription_id)
+        logger.warning("subscription %s stays pending: %s", subscription_id, error)
         return "not-configured"
     if isinstance(error, KlaviyoRetryableError):
         attempts = (
@@ -221,7 +222,9 @@ def subscription_push_error(*, subscription_id: int, error: Exception) -> str:
             return "retry"
         reason = f"gave up after {attempts} attempts: {error}"
     elif isinstance(error, KlaviyoPermanentError):
-        reason = f"Klaviyo refused: {error}"
+        # Only an answer is a refusal; without one the request never reached Klaviyo.
+        said = "Klaviyo refused" if error.status is not None else "not sent to Klaviyo"
+        reason = f"{said}: {error}"
     else:
         reason = str(error)
     subscription_push_failed(subscription_id=subscription_id, reason=reason)

@@ -1,5 +1,7 @@
 """Centra's Storefront API (GraphQL): ``subscribeToBackInStock``, held to CONTRACT §3b."""
 
+import logging
+
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -310,3 +312,122 @@ def test_a_json_body_that_is_not_an_object_is_a_400_not_a_500(client, db, body):
 
     assert response.status_code == 400
     assert list(response.json()["errors"]) == ["body"]
+
+
+def _subscribe_sweden(email: str) -> str:
+    return (
+        f'subscribeToBackInStock(input: {{item: "12366-23400", shipTo: {{countryCode: "SE"}}, '
+        f'email: "{email}"}}) {{ subscribed }}'
+    )
+
+
+def _refused_by_graphql(response, caplog) -> str:
+    """A request GraphQL refuses: HTTP 200 (400 for what is not an operation), GraphQL's error
+    shape with the reason, no data, nothing stored, nothing logged as our error."""
+    assert response.status_code in {200, 400}
+    body = response.json()
+    assert body.get("data") is None
+    assert isinstance(body["errors"], list) and body["errors"], body
+    messages = " ".join(error["message"] for error in body["errors"])
+    assert "Internal server error" not in messages
+    assert Subscription.objects.count() == 0
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert not any(r.exc_info for r in caplog.records)
+    return messages
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "said"),
+    [
+        (MUTATION, {"input": {**SWEDEN, "item": 12366}}, "String cannot represent a non string"),
+        (MUTATION, {"input": {**SWEDEN, "shipTo": {"countryCode": 46}}}, "countryCode"),
+        (MUTATION, {"input": "12366-23400"}, "BackInStockSubscribeInput"),
+        (MUTATION, {"input": {**SWEDEN, "email": ["ann@example.com"]}}, "email"),
+        (MUTATION, {"input": {**SWEDEN, "size": "M"}}, "size"),
+        (
+            "mutation ($item: Boolean!) { subscribeToBackInStock(input: {item: $item, "
+            'shipTo: {countryCode: "SE"}}) { subscribed } }',
+            {"item": True},
+            "Boolean!",
+        ),
+        (
+            "mutation ($input: NoSuchInput!) { subscribeToBackInStock(input: $input) "
+            "{ subscribed } }",
+            {"input": SWEDEN},
+            "NoSuchInput",
+        ),
+    ],
+    ids=[
+        "int for string",
+        "int for nested string",
+        "string for input object",
+        "list for string",
+        "unknown input field",
+        "declared type not the schema's",
+        "unknown declared type",
+    ],
+)
+def test_a_variable_of_the_wrong_type_is_the_client_s_error_not_ours(
+    client, caplog, query, variables, said
+):
+    body = {"query": query, "variables": variables}
+    with caplog.at_level(logging.INFO):
+        response = client.post(URL, body, content_type="application/json")
+
+    assert said in _refused_by_graphql(response, caplog)
+
+
+@pytest.mark.parametrize(
+    ("document", "operation_name"),
+    [
+        (
+            f"mutation {{ {_subscribe_sweden('ann@example.com')} }} "
+            f"mutation {{ {_subscribe_sweden('bob@example.com')} }}",
+            None,
+        ),
+        (
+            f"mutation {{ {_subscribe_sweden('ann@example.com')} }} "
+            f"mutation B {{ {_subscribe_sweden('bob@example.com')} }}",
+            "B",
+        ),
+        (
+            f"mutation A {{ {_subscribe_sweden('ann@example.com')} }} "
+            f"mutation B {{ {_subscribe_sweden('bob@example.com')} }}",
+            None,
+        ),
+        (
+            f"mutation A {{ {_subscribe_sweden('ann@example.com')} }} "
+            f"mutation B {{ {_subscribe_sweden('bob@example.com')} }}",
+            "C",
+        ),
+        (
+            f"mutation A {{ {_subscribe_sweden('ann@example.com')} }} "
+            f"mutation A {{ {_subscribe_sweden('bob@example.com')} }}",
+            "A",
+        ),
+    ],
+    ids=["two anonymous", "anonymous and named", "two named, no name", "unknown name", "same name"],
+)
+def test_a_document_whose_operation_is_not_one_is_refused_and_runs_nothing(
+    client, caplog, document, operation_name
+):
+    body = {"query": document}
+    if operation_name is not None:
+        body["operationName"] = operation_name
+    with caplog.at_level(logging.INFO):
+        response = client.post(URL, body, content_type="application/json")
+
+    assert "operation" in _refused_by_graphql(response, caplog).lower()
+
+
+def test_the_operation_named_is_the_one_run(client):
+    document = (
+        f"mutation A {{ {_subscribe_sweden('ann@example.com')} }} "
+        f"mutation B {{ {_subscribe_sweden('bob@example.com')} }}"
+    )
+    response = client.post(
+        URL, {"query": document, "operationName": "B"}, content_type="application/json"
+    )
+
+    assert response.json() == {"data": {"subscribeToBackInStock": {"subscribed": True}}}
+    assert list(Subscription.objects.values_list("email", flat=True)) == ["bob@example.com"]

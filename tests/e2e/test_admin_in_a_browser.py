@@ -14,10 +14,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from backinstock.models import Subscription, SubscriptionStatus
 from klaviyo_sync.models import CatalogSyncRun
+from shop.models import Country, DisplayItemTranslation, Language, Pricelist
+from tests.conftest import DEMO_CATALOG
 from tests.demand import demand_create
 
 CHROMIUM = "/usr/bin/chromium"
@@ -162,6 +165,60 @@ def test_the_subscription_list_shows_every_column_at_1440_pixels(
     _shoot(page, "subscriptions-1440")
     assert table_right <= VIEWPORT["width"]
     assert status_lines == 1
+
+
+# Every box of a change page that must hold its content (the fieldsets, the inlines' modules,
+# each form row, which clips what is too wide) and the page itself: how wide each is and how
+# wide its content.
+OVERFLOWS = """() => {
+  const box = e => ({width: e.clientWidth, scrollWidth: e.scrollWidth});
+  const boxes = {page: box(document.documentElement)};
+  document.querySelectorAll('fieldset.module, .form-row').forEach((e, i) => {
+    const group = e.closest('.inline-group');
+    boxes[`${group ? group.id : 'form'} ${e.tagName.toLowerCase()}.${e.className} #${i}`] = box(e);
+  });
+  return boxes;
+}"""
+EU_AND_MORE = (
+    "AT BE BG HR CY CZ DK EE FI FR GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES NO CH GB CA AU JP"
+)
+
+
+def test_the_product_page_and_its_inlines_fit_1440_pixels(page, live_server, db):
+    call_command("import_catalog", str(DEMO_CATALOG), "--no-progress", stdout=io.StringIO())
+    # Texts as long as merchandisers write them.
+    DisplayItemTranslation.objects.filter(display_item_id=12366).update(
+        name="Luvtröja i tjock ekologisk bomull med borstad insida och dubbel huva",
+        uri="luvtroja-i-tjock-ekologisk-bomull-med-borstad-insida-och-dubbel-huva-svart",
+        description="Tjock bomull. " * 40,
+    )
+    # A select is as wide as its longest choice, in every row; names may have 100 characters.
+    Language.objects.create(code="nb", name="Norsk bokmål " + "W" * 87)
+    Pricelist.objects.create(name="Outlet " + "W" * 93, currency="EUR")
+    # The sizes' table has a column per ship-to country.
+    sweden = Country.objects.get(code="SE")
+    for code in EU_AND_MORE.split():
+        Country.objects.update_or_create(
+            code=code,
+            defaults={
+                "name": code,
+                "market": sweden.market,
+                "pricelist": sweden.pricelist,
+                "language": sweden.language,
+                "is_ship_to": True,
+            },
+        )
+    page.goto(f"{live_server.url}/admin/shop/displayitem/12366/change/")
+
+    boxes = page.evaluate(OVERFLOWS)
+    _shoot(page, "display-item-1440")
+    groups = {name.split()[0] for name in boxes}
+    assert {"translations-group", "prices-group", "form"} <= groups
+    too_wide = {name: box for name, box in boxes.items() if box["scrollWidth"] > box["width"] + 1}
+    assert too_wide == {}
+    last_country = page.locator(".size-availability th").last
+    last_country.scroll_into_view_if_needed()
+    assert last_country.is_visible() and last_country.inner_text() == "US"
 
 
 def test_the_api_docs_open_offline_and_list_the_operations(page, live_server, db):

@@ -62,12 +62,59 @@ def test_the_command_fails_with_one_clear_line(klaviyo, settings, key, url, expe
     assert key not in str(failure.value) or not key
 
 
-def test_an_unreachable_klaviyo_ends_the_command_with_one_line_and_exit_1_without_traceback():
-    environment = {
-        **os.environ,
-        "KLAVIYO_API_KEY": "pk_secret_1234",
-        "KLAVIYO_API_URL": CLOSED_PORT_URL,
-    }
+INVALID_URLS = [
+    ("not a url", "it must start with https://"),
+    ("a.klaviyo.com", "it must start with https://"),
+    ("ftp://x", "its scheme must be https or http, not ftp"),
+    ("http://", "it names no host"),
+    ("https://:443", "it names no host"),
+    ("https://a.klaviyo.com:port", "its port is not a number from 1 to 65535"),
+    ("https://a.klaviyo.com:99999", "its port is not a number from 1 to 65535"),
+    ("https://a.klaviyo .com", "it contains whitespace"),
+    ("http://[::1", "it cannot be read as a URL"),
+    ("pk_secret_1234", "it must start with https://"),  # the key pasted in the wrong place
+]
+
+
+@pytest.mark.parametrize(("url", "problem"), INVALID_URLS)
+def test_an_invalid_url_is_named_as_such_and_no_request_is_made(klaviyo, settings, url, problem):
+    settings.KLAVIYO_API_URL = url
+
+    result = klaviyo_connection_check()
+
+    assert not result.ok
+    assert result.message == (
+        f"KLAVIYO_API_URL is not a valid URL: {problem}; nothing is sent to Klaviyo until it is "
+        "set to Klaviyo's (https://a.klaviyo.com) or a sandbox's."
+    )
+    assert "None" not in result.message
+    assert "pk_secret_1234" not in result.message
+    assert klaviyo.snapshot()["calls"] == {}
+
+
+def test_a_request_that_cannot_be_sent_is_not_said_to_be_answered(klaviyo, settings):
+    settings.KLAVIYO_API_KEY = f"{API_KEY}\n"  # as if read without stripping
+
+    result = klaviyo_connection_check()
+
+    assert result.message == (
+        f"The request to Klaviyo at {klaviyo.url} could not be sent (InvalidHeader); check "
+        "KLAVIYO_API_KEY and KLAVIYO_API_URL (manage.py check)."
+    )
+    assert API_KEY not in result.message
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        (CLOSED_PORT_URL, f"Klaviyo cannot be reached at {CLOSED_PORT_URL}: connection failed."),
+        ("ftp://x", "KLAVIYO_API_URL is not a valid URL: its scheme must be https or http"),
+        ("http://", "KLAVIYO_API_URL is not a valid URL: it names no host"),
+        ("not a url", "KLAVIYO_API_URL is not a valid URL: it must start with https://"),
+    ],
+)
+def test_a_failed_check_ends_the_command_with_one_line_and_exit_1_without_traceback(url, said):
+    environment = {**os.environ, "KLAVIYO_API_KEY": "pk_secret_1234", "KLAVIYO_API_URL": url}
 
     finished = subprocess.run(
         [sys.executable, "manage.py", "klaviyo", "check"],
@@ -81,9 +128,7 @@ def test_an_unreachable_klaviyo_ends_the_command_with_one_line_and_exit_1_withou
     assert finished.returncode == 1
     assert finished.stdout == ""
     lines = [line for line in finished.stderr.splitlines() if line.strip()]
-    assert lines == [
-        f"CommandError: Klaviyo cannot be reached at {CLOSED_PORT_URL}: connection failed."
-    ]
+    assert len(lines) == 1 and lines[0].startswith(f"CommandError: {said}"), lines
     assert "pk_secret_1234" not in finished.stderr
 
 

@@ -123,6 +123,18 @@ def test_the_connection_button_says_when_the_key_is_missing(admin_client, settin
     assert str(message).startswith("No Klaviyo API key")
 
 
+def test_the_connection_button_says_when_the_url_is_invalid(admin_client, settings, db):
+    settings.KLAVIYO_API_KEY = "pk_secret_1234"
+    settings.KLAVIYO_API_URL = "ftp://x"
+
+    response = admin_client.post(CHECK)
+
+    [message] = get_messages(response.wsgi_request)
+    assert message.level_tag == "error"
+    assert str(message).startswith("KLAVIYO_API_URL is not a valid URL")
+    assert "None" not in str(message) and "pk_secret_1234" not in str(message)
+
+
 def test_the_connection_check_runs_only_on_a_post(admin_client, db):
     assert admin_client.get(CHECK).status_code == 405
 

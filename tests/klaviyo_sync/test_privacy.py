@@ -83,6 +83,29 @@ def test_without_a_key_or_while_klaviyo_is_down_the_request_waits_for_the_sweep(
     assert profile_deletion_ids_to_sweep(older_than=timedelta(minutes=1), limit=10) == [request_id]
 
 
+@pytest.mark.parametrize(
+    ("setting", "value", "said"),
+    [
+        ("KLAVIYO_API_URL", "ftp://x", "not-configured"),
+        ("KLAVIYO_API_KEY", "pk_with_a_newline\n", "retry-later"),
+    ],
+    ids=["invalid url", "unsendable key"],
+)
+def test_a_deletion_that_could_not_be_sent_is_not_recorded_as_refused_and_waits(
+    sandbox, settings, setting, value, said
+):
+    subscribe("ann@example.com")
+    record = erase_with_profile("ann@example.com")
+    request_id = ProfileDeletionRequest.objects.get().id
+    setattr(settings, setting, value)
+
+    assert tasks.send_profile_deletion(request_id) == said
+
+    record.refresh_from_db()
+    assert record.klaviyo_deletion_result == "requested; the worker sends it"
+    assert ProfileDeletionRequest.objects.filter(id=request_id).exists()
+
+
 def test_a_request_sent_twice_is_sent_once(sandbox):
     subscribe("ann@example.com")
     erase_with_profile("ann@example.com")

@@ -128,6 +128,30 @@ def test_without_a_key_the_subscription_waits_pending(sandbox, settings):
     assert sandbox.snapshot()["back_in_stock_subscriptions"] == []
 
 
+def test_with_an_invalid_url_the_subscription_waits_pending(sandbox, settings):
+    settings.KLAVIYO_API_URL = "ftp://x"
+    subscription = subscribe()
+
+    assert push_subscription.apply(args=[subscription.id]).get() == "not-configured"
+
+    subscription.refresh_from_db()
+    assert subscription.status == "pending"
+    assert subscription.last_error.startswith("KLAVIYO_API_URL is not a valid URL")
+
+
+def test_a_push_that_could_not_be_sent_is_not_recorded_as_klaviyos_refusal(sandbox, settings):
+    settings.KLAVIYO_API_KEY = "pk_with_a_newline\n"
+    subscription = subscribe()
+
+    assert push_subscription.apply(args=[subscription.id]).get() == "failed"
+
+    subscription.refresh_from_db()
+    assert subscription.last_error.startswith("not sent to Klaviyo: ")
+    assert "refused" not in subscription.last_error and "pk_with_a_newline" not in (
+        subscription.last_error
+    )
+
+
 def test_the_sweep_finds_pending_subscriptions_nobody_is_pushing(db):
     stale, _fresh, claimed, done = (subscribe(email=f"{n}@example.com") for n in "abcd")
     old = timezone.now() - timedelta(minutes=5)

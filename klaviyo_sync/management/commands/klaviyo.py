@@ -20,6 +20,11 @@ from klaviyo_sync.services.catalog import CatalogSyncBusy, catalog_sync_run
 from klaviyo_sync.services.connection import klaviyo_connection_check
 from klaviyo_sync.tasks import sync_catalog
 
+NEVER_FULLY_SYNCED = (
+    "The configured Klaviyo account has never had a full catalog sync: run `manage.py klaviyo "
+    "sync-catalog --full --wait` (back in stock needs one)."
+)
+
 
 def _count(number: int, noun: str) -> str:
     """``1 bulk job call``, ``2 bulk job calls``."""
@@ -70,7 +75,10 @@ class Command(BaseCommand):
         self.verbosity = options["verbosity"]
         action = options["action"]
         if action == "status":
-            self.stdout.write(json.dumps(integration_status(), indent=2))
+            status = integration_status()
+            self.stdout.write(json.dumps(status, indent=2))
+            if status["klaviyo"]["fullCatalogSync"] == "never":  # type: ignore[index]
+                self.stderr.write(NEVER_FULLY_SYNCED)
         elif action == "configure":
             self._configure(options)
         elif action == "check":
