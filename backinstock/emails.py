@@ -65,14 +65,30 @@ def email_canonical(raw: str, *, lookup: bool = False) -> str:
     return f"{local}@{validated.ascii_domain.lower()}"
 
 
-def email_throttle_key(canonical: str) -> str:
-    """The mailbox a canonical address delivers to, without a ``+tag``: ``carol+1@x`` → ``carol@x``.
+# Google's consumer mail delivers every dotted spelling of a local part to one mailbox, and
+# googlemail.com (its name in a few countries once) to the same gmail.com mailbox. Sources:
+# Google's help, "Dots don't matter in Gmail addresses" (support.google.com/mail/answer/7436150),
+# and its note that gmail.com and googlemail.com are one account. Only these two: a Workspace
+# domain, like any other, may tell ``a.nn`` from ``ann``, and nothing says which domains do.
+_GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+_GMAIL_DOMAIN = "gmail.com"
 
-    Only the per-address throttle uses it: ``carol+1`` and ``carol+2`` are one person asking
-    twice, while uniqueness keeps the whole address (each may be a filter the shopper relies on).
+
+def email_throttle_key(canonical: str) -> str:
+    """The mailbox a canonical address delivers to: ``carol+1@x`` → ``carol@x``,
+    ``A.n.n+shoes@googlemail.com`` → ``ann@gmail.com``.
+
+    Only the per-address throttle uses it, so that the spellings one mailbox receives under
+    cannot multiply its allowance: the ``+tag`` is dropped everywhere (sub-addressing, RFC 5233),
+    and for Gmail (``_GMAIL_DOMAINS``, above) the dots of the local part too, with
+    ``googlemail.com`` read as ``gmail.com``. The stored identity is not folded (CONTRACT §3
+    defines it): ``carol+1`` and ``a.nn@gmail.com`` are kept as written, since each may be a
+    filter or a spelling the shopper relies on, and what Klaviyo gets is the address they gave.
     """
     local, _, domain = canonical.rpartition("@")
     mailbox = local.partition("+")[0] or local
+    if domain in _GMAIL_DOMAINS:
+        mailbox, domain = mailbox.replace(".", "") or mailbox, _GMAIL_DOMAIN
     return f"{mailbox}@{domain}"
 
 

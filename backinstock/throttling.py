@@ -9,10 +9,11 @@ subscribing must keep working when Redis is down (ARCHITECTURE.md).
   before it is read. Over the limit it raises ``SubscribeThrottled`` with the wait, which the
   API renders as ``429`` with ``Retry-After``.
 - Per address (``email_throttle_slot``, applied by ``subscription_create`` for every entry
-  point): counts only the subscriptions a valid request creates. Its key is the mailbox without a
-  ``+tag`` (``email_throttle_key``): ``carol+1`` … ``carol+12`` are one person asking twelve
-  times. The limit is on how many subscriptions one address can be given, which is what a flood
-  of someone's address over many sizes abuses; a repeat of an existing subscription (idempotent,
+  point): counts only the subscriptions a valid request creates. Its key is the mailbox the
+  address delivers to (``email_throttle_key``): ``carol+1`` … ``carol+12``, and Gmail's dotted
+  spellings ``a.n.n@googlemail.com`` and ``ann@gmail.com``, are one person asking again. The
+  limit is on how many subscriptions one address can be given, which is what a flood of
+  someone's address over many sizes abuses; a repeat of an existing subscription (idempotent,
   CONTRACT §3) gives it nothing, so replaying a shopper's request cannot lock them out.
 
 The per-address rule, and why it is race-safe: a request takes a place in the address's window

@@ -76,6 +76,47 @@ def test_the_throttle_key_is_the_mailbox_without_its_plus_tag():
     assert email_throttle_key("+x@example.com") == "+x@example.com"
 
 
+@pytest.mark.parametrize(
+    "alias",
+    [
+        "a.n.n@gmail.com",
+        "an.n@gmail.com",
+        "ann@googlemail.com",
+        "a.nn+shoes@googlemail.com",
+        "A.n.N+x.y@GMail.com",
+    ],
+)
+def test_the_throttle_key_folds_gmail_s_dots_and_googlemail(alias):
+    assert email_throttle_key(email_canonical(alias)) == "ann@gmail.com"
+
+
+def test_the_throttle_key_keeps_dots_where_the_provider_may_tell_them_apart():
+    assert email_throttle_key("a.n.n@example.com") == "a.n.n@example.com"
+    assert email_throttle_key("a.n.n@mail.gmail.com") == "a.n.n@mail.gmail.com"
+    assert email_throttle_key("a.n.n@gmail.co") == "a.n.n@gmail.co"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    local=st.text(string.ascii_lowercase + string.digits, min_size=1, max_size=12),
+    dots=st.lists(st.integers(min_value=1, max_value=11), max_size=4),
+    tag=st.one_of(st.just(""), st.text(string.ascii_lowercase + ".", max_size=6).map("+{}".format)),
+    domain=st.sampled_from(["gmail.com", "googlemail.com", "GMail.com", "GOOGLEMAIL.COM"]),
+)
+def test_every_dotted_and_tagged_spelling_of_a_gmail_mailbox_has_one_throttle_key(
+    local, dots, tag, domain
+):
+    dotted = local
+    for where in sorted(set(dots), reverse=True):
+        if where < len(dotted) and dotted[where - 1] != "." and dotted[where] != ".":
+            dotted = dotted[:where] + "." + dotted[where:]
+    try:
+        canonical = email_canonical(f"{dotted}{tag}@{domain}")
+    except EmailInvalid:
+        return
+    assert email_throttle_key(canonical) == f"{local}@gmail.com"
+
+
 _ADDRESS_CHARACTERS = st.characters(codec="utf-8", categories=["L", "M", "N", "P", "S", "Z", "C"])
 _addresses = st.one_of(
     st.text(_ADDRESS_CHARACTERS, max_size=40),
@@ -108,6 +149,8 @@ def test_the_canonical_form_is_stable_and_only_refuses_with_its_own_error(raw, l
     assert not any(unicodedata.category(c) in _REFUSED for c in canonical)
     if not lookup:
         assert canonical.isascii() and canonical == canonical.lower()
+    throttle_key = email_throttle_key(canonical)
+    assert email_throttle_key(throttle_key) == throttle_key
 
 
 @settings(max_examples=200, deadline=None)

@@ -138,6 +138,28 @@ def test_plus_tags_of_one_mailbox_are_throttled_as_one_address(api_client, setti
     assert Subscription.objects.filter(email="carol+1@example.com").exists()
 
 
+def test_gmail_s_dot_aliases_of_one_mailbox_are_throttled_as_one_address(api_client, settings):
+    settings.SUBSCRIBE_RATE_PER_EMAIL = "2/hour"
+    aliases = ["ann@gmail.com", "a.nn@gmail.com", "a.n.n@googlemail.com"]
+
+    answers = [
+        api_client.post(
+            CHECKOUT_URL,
+            {**SE_BODY, "shipTo": ship_to, "email": alias},
+            format="json",
+            REMOTE_ADDR=f"10.0.6.{i}",
+        )
+        for i, (ship_to, alias) in enumerate(zip(THREE_LOCATIONS, aliases, strict=True))
+    ]
+
+    assert [a.status_code for a in answers] == [201, 201, 429]
+    # The stored identity keeps the address as given (CONTRACT §3): only the throttle folds it.
+    assert sorted(Subscription.objects.values_list("email", flat=True)) == [
+        "a.nn@gmail.com",
+        "ann@gmail.com",
+    ]
+
+
 def test_replaying_a_subscription_does_not_use_up_its_address_s_allowance(api_client, settings):
     settings.SUBSCRIBE_RATE_PER_EMAIL = "3/hour"
     other_size = SizeFactory(id=23401, variant=Size.objects.get(id=23400).variant, name="L")
