@@ -14,9 +14,10 @@ from backinstock.emails import EmailInvalid, email_canonical, email_throttle_key
     ("raw", "canonical"),
     [
         ("  Ann.Lee@Example.COM \n", "ann.lee@example.com"),
-        ("idn@bücher.example", "idn@xn--bcher-kva.example"),
-        ("idn@XN--BCHER-KVA.example", "idn@xn--bcher-kva.example"),
-        ("idn@BÜCHER.example", "idn@xn--bcher-kva.example"),
+        ("idn@bücher.de", "idn@xn--bcher-kva.de"),
+        ("idn@XN--BCHER-KVA.de", "idn@xn--bcher-kva.de"),
+        ("idn@BÜCHER.de", "idn@xn--bcher-kva.de"),
+        ("a" * 64 + "@example.com", "a" * 64 + "@example.com"),  # RFC 5321's longest
         ("\u212aate@example.com", "kate@example.com"),  # KELVIN SIGN is K once normalised
         ("ann@\uff25\uff38\uff21\uff2d\uff30\uff2c\uff25.com", "ann@example.com"),  # full-width
         ("carol+shoes@example.com", "carol+shoes@example.com"),
@@ -55,6 +56,52 @@ def test_spellings_of_one_address_have_one_canonical_form(raw, canonical):
 def test_control_invisible_and_unusable_addresses_are_refused(raw):
     with pytest.raises(EmailInvalid, match="email"):
         email_canonical(raw)
+
+
+# The IANA's reserved IDN test TLDs (the eleven "example.テスト" domains of 2007), and the TLDs
+# RFC 2606 / 6761 / 9476 and ICANN reserve: no mail is ever delivered under them.
+IDN_TEST_TLDS = {
+    "إختبار": "xn--kgbechtv",
+    "آزمایشی": "xn--hgbk6aj7f53bba",
+    "测试": "xn--0zwm56d",
+    "測試": "xn--g6w251d",
+    "испытание": "xn--80akhbyknj4f",
+    "परीक्षा": "xn--11b5bs3a9aj6g",
+    "δοκιμή": "xn--jxalpdlp",
+    "테스트": "xn--9t4b11yi5a",
+    "טעסט": "xn--deba0ad",
+    "テスト": "xn--zckzah",
+    "பரிட்சை": "xn--hlcj6aya9esc7a",
+}
+RESERVED_TLDS = [
+    *IDN_TEST_TLDS,
+    *IDN_TEST_TLDS.values(),
+    "XN--ZCKZAH",
+    "test",
+    "example",
+    "EXAMPLE",
+    "invalid",
+    "localhost",
+    "alt",
+    "internal",
+]
+
+
+@pytest.mark.parametrize("tld", RESERVED_TLDS)
+def test_an_address_under_a_reserved_tld_is_refused(tld):
+    with pytest.raises(EmailInvalid, match="email"):
+        email_canonical(f"ann@shop.{tld}")
+
+
+@pytest.mark.parametrize("length", [65, 66, 70, 100])
+def test_a_local_part_longer_than_64_octets_is_refused(length):
+    with pytest.raises(EmailInvalid, match="64"):
+        email_canonical("a" * length + "@example.com")
+
+
+@pytest.mark.parametrize("address", ["a" * 70 + "@example.com", "ann@shop.テスト", "ann@x.example"])
+def test_a_look_up_still_finds_an_address_stored_before_it_was_refused(address):
+    assert email_canonical(address, lookup=True).startswith(address[:3])
 
 
 def test_a_look_up_also_finds_an_address_with_a_non_ascii_local_part():
@@ -124,7 +171,7 @@ _addresses = st.one_of(
         lambda local, domain, tld: f"{local}@{domain}.{tld}",
         st.text(_ADDRESS_CHARACTERS, min_size=1, max_size=20),
         st.text(_ADDRESS_CHARACTERS, min_size=1, max_size=20),
-        st.sampled_from(["com", "se", "de", "example", "XN--P1AI", "рф"]),
+        st.sampled_from(["com", "se", "de", "XN--P1AI", "рф", *RESERVED_TLDS]),
     ),
     st.builds(
         lambda local, domain: f"{local}@{domain}.com",
@@ -133,6 +180,7 @@ _addresses = st.one_of(
     ),
 )
 _REFUSED = {"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"}
+_RESERVED_ASCII_TLDS = {tld.lower() for tld in RESERVED_TLDS if tld.isascii()}
 
 
 @settings(max_examples=400, deadline=None)
@@ -149,8 +197,38 @@ def test_the_canonical_form_is_stable_and_only_refuses_with_its_own_error(raw, l
     assert not any(unicodedata.category(c) in _REFUSED for c in canonical)
     if not lookup:
         assert canonical.isascii() and canonical == canonical.lower()
+        assert len(canonical.rpartition("@")[0]) <= 64
+        assert canonical.rpartition(".")[2] not in _RESERVED_ASCII_TLDS
     throttle_key = email_throttle_key(canonical)
     assert email_throttle_key(throttle_key) == throttle_key
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    local=st.text(string.ascii_letters + string.digits + "_-", min_size=56, max_size=72),
+    domain=st.sampled_from(["example.com", "bücher.de", "shop.se"]),
+)
+def test_a_local_part_is_accepted_exactly_up_to_64_octets(local, domain):
+    try:
+        canonical = email_canonical(f"{local}@{domain}")
+    except EmailInvalid:
+        assert len(local) > 64
+    else:
+        assert len(local) <= 64 and canonical.startswith(local.lower() + "@")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    label=st.text(string.ascii_lowercase + "-", min_size=1, max_size=20).filter(
+        lambda label: not label.startswith("-") and not label.endswith("-")
+    ),
+    tld=st.sampled_from(RESERVED_TLDS),
+    upper=st.booleans(),
+)
+def test_every_address_under_a_reserved_tld_is_refused_however_spelt(label, tld, upper):
+    address = f"ann@{label}.{tld}"
+    with pytest.raises(EmailInvalid):
+        email_canonical(address.upper() if upper else address)
 
 
 @settings(max_examples=200, deadline=None)
