@@ -105,6 +105,9 @@ def test_the_access_log_leaves_out_query_strings_and_shutdown_logs_no_error(web)
         "GET /api/shop-api/back-in-stock-subscriptions HTTP/1.1" in a["message"] for a in access
     )
     assert "ann@example.com" not in log_path.read_text()
+    # gunicorn's own lines belong to no request: a dash, never null, for the correlation id.
+    assert all(isinstance(line["correlation_id"], str) for line in lines)
+    assert any(line["correlation_id"] == "-" for line in lines)
 
 
 def test_a_chunked_body_is_answered_411_saying_a_content_length_is_needed(web):
