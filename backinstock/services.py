@@ -19,7 +19,7 @@ from backinstock.models import (
     product_external_id,
     variant_external_id,
 )
-from backinstock.throttling import email_throttle_check
+from backinstock.throttling import email_throttle_slot
 from config.api.errors import FeatureDisabled, InvalidInput
 from config.api.fields import ascii_decimal
 from config.correlation import correlation_id_current
@@ -276,7 +276,8 @@ def subscription_create(
     its timing tells whether the address was already subscribed. Nothing here calls Klaviyo or
     the broker: the pending row is the outbox, which the dispatcher in the worker reads
     (``klaviyo_sync.services.dispatch``). Over the per-address throttle, raises
-    ``SubscribeThrottled``.
+    ``SubscribeThrottled``: only subscriptions created count against an address, a repeat uses up
+    nothing, and a full window refuses a repeat like a new one (``backinstock.throttling``).
     """
     if not back_in_stock_is_enabled():
         raise FeatureDisabled(
@@ -289,16 +290,21 @@ def subscription_create(
         email=email,
         language_code=language_code,
     )
-    # Only a valid request counts against its address: invalid ones naming someone else's
-    # address must not lock that person out (raises ``SubscribeThrottled``).
-    email_throttle_check(email=resolved.email)
-    inserted = _subscription_insert(resolved=resolved)
-    if inserted is None:  # the first request for this location and size
-        _variant_create(resolved=resolved)
+    # Only a valid request that creates a subscription counts against its address: invalid ones
+    # naming someone else's address, and replays of an existing subscription, must not lock that
+    # person out (raises ``SubscribeThrottled`` when the address's window is full).
+    with email_throttle_slot(email=resolved.email) as slot:
         inserted = _subscription_insert(resolved=resolved)
-        if inserted is None:
-            raise RuntimeError(f"back-in-stock variant {resolved.variant_external_id()} vanished")
-    subscription_id, created = inserted
+        if inserted is None:  # the first request for this location and size
+            _variant_create(resolved=resolved)
+            inserted = _subscription_insert(resolved=resolved)
+            if inserted is None:
+                raise RuntimeError(
+                    f"back-in-stock variant {resolved.variant_external_id()} vanished"
+                )
+        subscription_id, created = inserted
+        if created:
+            slot.keep()
     metric_count("subscriptions_accepted", outcome="new" if created else "repeat")
     return SubscriptionCreateResult(subscription_id=subscription_id, created=created)
 

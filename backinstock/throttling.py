@@ -4,26 +4,42 @@ Fixed windows counted in the cache (Redis in production), so every web process s
 count. If the cache cannot be reached the request is let through and the outage is logged:
 subscribing must keep working when Redis is down (ARCHITECTURE.md).
 
-``subscribe_throttles_check`` is a plain function, so that every entry point that subscribes
-(the REST APIs, a GraphQL endpoint) applies the same throttles; over a limit it raises
-``SubscribeThrottled`` with the wait, which the API renders as ``429`` with ``Retry-After``.
+- Per client (``subscribe_throttles_check``, a plain function, so that every entry point applies
+  it the same way: the Checkout API's DRF throttle, the GraphQL mutation): counts every request,
+  before it is read. Over the limit it raises ``SubscribeThrottled`` with the wait, which the
+  API renders as ``429`` with ``Retry-After``.
+- Per address (``email_throttle_slot``, applied by ``subscription_create`` for every entry
+  point): counts only the subscriptions a valid request creates. Its key is the mailbox the
+  address delivers to (``email_throttle_key``): ``carol+1`` … ``carol+12``, and Gmail's dotted
+  spellings ``a.n.n@googlemail.com`` and ``ann@gmail.com``, are one person asking again. The
+  limit is on how many subscriptions one address can be given, which is what a flood of
+  someone's address over many sizes abuses; a repeat of an existing subscription (idempotent,
+  CONTRACT §3) gives it nothing, so replaying a shopper's request cannot lock them out.
 
-- Per client: counted before the request is read, on the Checkout API (a DRF throttle).
-- Per address: counted by ``subscription_create`` only once the request is valid and before it
-  is stored, so that invalid requests naming someone's address cannot lock that person out. Its
-  key is the mailbox without a ``+tag`` (``email_throttle_key``): ``carol+1`` … ``carol+12`` are
-  one person asking twelve times.
+The per-address rule, and why it is race-safe: a request takes a place in the address's window
+before it inserts (an atomic check-and-increment, refused when the window is full), and gives
+the place back when its insert found the subscription already there (or failed). Concurrent
+requests for many sizes therefore never create more than the limit, whereas counting only after
+an insert could be overtaken by every request in flight. While a window is full, a repeat is
+refused like a new size: a 201 for a repeat next to a 429 for a new size would tell whether the
+address is subscribed. Both outcomes (kept or given back) cost the same one round trip, so that
+the timing does not tell them apart either. The one cost: a place is held for the few
+milliseconds a request takes, so a flood of concurrent replays can make a request arriving in
+that instant see a full window; the per-client throttle bounds such floods, and nothing is held
+once they stop.
 
-On Redis the windows are counted in one round trip (``window_counts``); the cache API's ``add``
-and ``incr`` take three per throttle (``incr`` checks that the key exists first), each with a
-new client object, and these throttles run on every subscribe request (bench/README.md, "Load").
+On Redis each step is one round trip (a small Lua script); the cache API's ``add`` and ``incr``
+take three per throttle (``incr`` checks that the key exists first), each with a new client
+object, and these throttles run on every subscribe request (bench/README.md, "Load").
 """
 
+import contextlib
 import functools
 import hashlib
 import logging
 import time
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,11 +79,22 @@ def rate_parse(rate: str) -> tuple[int, int] | None:
     return int(count), _PERIODS[period]
 
 
-# The counting script, bound to one redis-py client per cache backend object (each thread has
+# The scripts below, bound to one redis-py client per cache backend object (each thread has
 # its own backend, see django.core.cache.caches). ``RedisCacheClient.get_client`` builds a new
 # client object on every call, which costs more than the round trip; the connection pool behind
 # the kept client is the backend's, with its timeouts.
-_redis_scripts: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+_redis_scripts: "weakref.WeakKeyDictionary[Any, dict[str, Any]]" = weakref.WeakKeyDictionary()
+
+
+def _redis_script(backend: RedisCache, source: str, key: str) -> Any:
+    """``source`` registered on a client of ``backend`` (kept per backend, see above)."""
+    scripts = _redis_scripts.setdefault(backend, {})
+    script = scripts.get(source)
+    if script is None:
+        client = backend._cache.get_client(key, write=True)  # type: ignore[attr-defined]
+        script = scripts[source] = client.register_script(source)
+    return script
+
 
 # Atomic in Redis: the first hit of a window creates its key and sets the key's expiry.
 _WINDOW_COUNT_SCRIPT = """
@@ -96,11 +123,62 @@ def window_counts(windows: list[tuple[str, int]]) -> list[int]:
             counts.append(backend.incr(key))
         return counts
     keys = [backend.make_and_validate_key(key) for key, _ in windows]
-    script = _redis_scripts.get(backend)
-    if script is None:
-        client = backend._cache.get_client(keys[0], write=True)  # type: ignore[attr-defined]
-        script = _redis_scripts[backend] = client.register_script(_WINDOW_COUNT_SCRIPT)
+    script = _redis_script(backend, _WINDOW_COUNT_SCRIPT, keys[0])
     return [int(count) for count in script(keys=keys, args=[p + 1 for _, p in windows])]
+
+
+# Take a place in a window unless it is full: 0 when full, else the count with this place.
+_PLACE_TAKE_SCRIPT = """
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count >= tonumber(ARGV[1]) then return 0 end
+count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return count
+"""
+# Keep (ARGV[1] '0') or give back ('1') a place taken; never below zero, and never a key brought
+# back to life without an expiry once its window has ended. Both do the same work.
+_PLACE_SETTLE_SCRIPT = """
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if ARGV[1] == '1' and count > 0 then return redis.call('DECR', KEYS[1]) end
+return count
+"""
+
+
+def window_place_take(*, key: str, limit: int, period: int) -> bool:
+    """Take one place in the window ``key`` (of ``limit`` places, ``period`` seconds) unless full.
+
+    Atomic on Redis (one round trip), so concurrent callers never take more than ``limit``
+    places; a refused caller takes none. Returns whether a place was taken. Raises if the cache
+    fails.
+    """
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if not isinstance(backend, RedisCache):
+        # Local memory (development, the demo): one process, nothing to race with but threads.
+        if (backend.get(key) or 0) >= limit:
+            return False
+        backend.add(key, 0, timeout=period + 1)
+        backend.incr(key)
+        return True
+    full_key = backend.make_and_validate_key(key)
+    script = _redis_script(backend, _PLACE_TAKE_SCRIPT, full_key)
+    return int(script(keys=[full_key], args=[limit, period + 1])) > 0
+
+
+def window_place_settle(*, key: str, give_back: bool) -> None:
+    """Keep the place taken in the window ``key``, or give it back (``give_back``).
+
+    One round trip on Redis either way. A window that has ended is left alone. Raises if the
+    cache fails.
+    """
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if not isinstance(backend, RedisCache):
+        if give_back and (backend.get(key) or 0) > 0:
+            with contextlib.suppress(ValueError):  # expired in between
+                backend.decr(key)
+        return
+    full_key = backend.make_and_validate_key(key)
+    script = _redis_script(backend, _PLACE_SETTLE_SCRIPT, full_key)
+    script(keys=[full_key], args=["1" if give_back else "0"])
 
 
 @dataclass(frozen=True)
@@ -145,40 +223,79 @@ def _window(*, scope: str, identity: str, now: float) -> _Window | None:
     )
 
 
-def subscribe_throttles_check(*, client: str | None = None, email: str | None = None) -> None:
-    """Count one subscribe request of ``client`` and/or for ``email``; raise if over a limit.
+def subscribe_throttles_check(*, client: str) -> None:
+    """Count one subscribe request of ``client``; raise ``SubscribeThrottled`` if over its limit.
 
-    ``client`` is the client's identity (its IP address, as DRF's ``get_ident`` gives it);
-    ``email`` must be canonical (``backinstock.emails.email_canonical``) and is counted by its
-    mailbox without a ``+tag``. Both windows are counted in one round trip. Raises
-    ``SubscribeThrottled`` with the longest wait of the windows over their limit. If the cache
-    cannot be reached, logs a warning and returns (fail open).
+    ``client`` is the client's identity (its IP address, as DRF's ``get_ident`` gives it). Every
+    request counts, valid or not. If the cache cannot be reached, logs a warning and returns
+    (fail open). The per-address throttle is ``email_throttle_slot``.
     """
     now = time.time()
-    identities = {SCOPE_CLIENT: client, SCOPE_EMAIL: email_throttle_key(email) if email else None}
-    windows = [
-        window
-        for scope, identity in identities.items()
-        if identity and (window := _window(scope=scope, identity=identity, now=now)) is not None
-    ]
-    if not windows:
+    window = _window(scope=SCOPE_CLIENT, identity=client, now=now) if client else None
+    if window is None:
         return
     try:
-        counts = window_counts([(w.key, w.period) for w in windows])
+        [count] = window_counts([(window.key, window.period)])
     except Exception:  # any cache failure: fail open, visibly
-        for window in windows:
+        logger.warning(
+            "throttle %s: cache unreachable, request let through", window.scope, exc_info=True
+        )
+        return
+    if count > window.limit:
+        raise SubscribeThrottled(wait=window.ends_at - now)
+
+
+@dataclass
+class EmailThrottleSlot:
+    """A place in an address's window, held while a request stores its subscription.
+
+    ``keep()`` once the request created a subscription; a slot left unkept is given back.
+    """
+
+    window: _Window | None  # None: the throttle is off, or the cache could not be reached
+    kept: bool = False
+
+    def keep(self) -> None:
+        self.kept = True
+
+
+@contextlib.contextmanager
+def email_throttle_slot(*, email: str) -> Iterator[EmailThrottleSlot]:
+    """The per-address throttle around storing one subscription for ``email`` (canonical).
+
+    On entry takes a place in the window of the address's mailbox (``email_throttle_key``), or
+    raises ``SubscribeThrottled`` with the wait when the window is full (for a repeat as for a
+    new subscription). On exit keeps the place if the block called ``slot.keep()`` (it created a
+    subscription), else gives it back: repeats and failed requests use up nothing. The rule and
+    why it is race-safe: this module's docstring. If the cache cannot be reached, logs a warning
+    and lets the request through (fail open).
+    """
+    now = time.time()
+    window = _window(scope=SCOPE_EMAIL, identity=email_throttle_key(email), now=now)
+    if window is not None:
+        try:
+            taken = window_place_take(key=window.key, limit=window.limit, period=window.period)
+        except Exception:  # any cache failure: fail open, visibly
             logger.warning(
                 "throttle %s: cache unreachable, request let through", window.scope, exc_info=True
             )
-        return
-    waits = [w.ends_at - now for w, count in zip(windows, counts, strict=True) if count > w.limit]
-    if waits:
-        raise SubscribeThrottled(wait=max(waits))
-
-
-def email_throttle_check(*, email: str) -> None:
-    """The per-address throttle alone (``subscribe_throttles_check``); ``email`` canonical."""
-    subscribe_throttles_check(email=email)
+            window = None
+        else:
+            if not taken:
+                raise SubscribeThrottled(wait=window.ends_at - now)
+    slot = EmailThrottleSlot(window=window)
+    try:
+        yield slot
+    finally:
+        if slot.window is not None:
+            try:
+                window_place_settle(key=slot.window.key, give_back=not slot.kept)
+            except Exception:  # the place stays taken until its window ends
+                logger.warning(
+                    "throttle %s: cache unreachable, place not settled",
+                    slot.window.scope,
+                    exc_info=True,
+                )
 
 
 class SubscribePerClientThrottle(BaseThrottle):

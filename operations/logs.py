@@ -1,6 +1,7 @@
 """Log lines: one JSON object per line in production, readable lines in development.
 
-Every record carries the request's correlation id (django-guid; carried into Celery tasks), the
+Every record carries the request's correlation id (django-guid; carried into Celery tasks), or
+``-`` for work that has none (start-up, the scheduler, gunicorn's own lines), the
 subscription id while a task works on one, and never a shopper's address in a URL: ``email=``
 in a query string (the Shop API's list and erase) is masked wherever it appears in a message.
 Imported by the settings, so nothing here may import models.
@@ -14,12 +15,18 @@ import re
 from typing import Any
 
 from celery.signals import task_postrun, task_prerun
+from django_guid.context import guid
 from pythonjsonlogger.core import RESERVED_ATTRS
 
 CONSOLE_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"
 JSON_FIELDS = "%(levelname)s %(name)s %(message)s %(correlation_id)s"
 EMAIL_QUERY = re.compile(r"(?i)(email=)[^&\s\"']*")
 EMAIL_MASK = r"\1***"
+
+# What a line logged outside any request or task with an id shows for it, in console and JSON
+# lines alike: the "no value" of common access-log formats, where Python's None would read as an
+# id of that name, and JSON null would make one field two types for log queries.
+NO_CORRELATION_ID = "-"
 
 # Tasks whose first argument (or ``subscription_id``) is the subscription worked on.
 SUBSCRIPTION_TASKS = frozenset({"klaviyo_sync.tasks.push_subscription"})
@@ -46,6 +53,15 @@ def klaviyo_answer_note(response: Any) -> None:
             errors = []
         ids = [str(e["id"]) for e in errors if isinstance(e, dict) and e.get("id")]
     klaviyo_error_id_var.set(",".join(ids[:KLAVIYO_ERROR_IDS_LOGGED]) or None)
+
+
+class CorrelationId(logging.Filter):
+    """Adds ``correlation_id``: the id of the request or task at hand (django-guid's context), or
+    ``NO_CORRELATION_ID`` when there is none. django-guid's own filter writes None there."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.correlation_id = guid.get() or NO_CORRELATION_ID
+        return True
 
 
 class EmailQueryMask(logging.Filter):
@@ -111,7 +127,7 @@ def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {
-            "correlation_id": {"()": "django_guid.log_filters.CorrelationId"},
+            "correlation_id": {"()": "operations.logs.CorrelationId"},
             "subscription_id": {"()": "operations.logs.SubscriptionId"},
             "email_mask": {"()": "operations.logs.EmailQueryMask"},
         },

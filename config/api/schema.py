@@ -25,6 +25,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api.middleware import LENGTH_REQUIRED_MESSAGE
+
 ErrorSerializer = inline_serializer(
     name="Errors",
     fields={
@@ -52,6 +54,10 @@ def error_response(description: str, **examples: dict[str, str]) -> OpenApiRespo
 def body_errors(*, max_bytes: int) -> dict[int, OpenApiResponse]:
     """The errors of an endpoint that reads a JSON body of at most ``max_bytes``."""
     return {
+        411: error_response(
+            "The body was sent without a Content-Length (`Transfer-Encoding: chunked`).",
+            length_required={"body": LENGTH_REQUIRED_MESSAGE},
+        ),
         413: error_response(
             f"The body is larger than {max_bytes:,} bytes.",
             too_large={"body": f"Request body is larger than {max_bytes} bytes."},

@@ -59,6 +59,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so every middleware above handles its 411 (CORS, Content-Length, security headers);
+    # none of them reads a body, and what does (CSRF's process_view, the views) runs after it.
+    "config.api.middleware.body_length_required_middleware",
 ]
 
 ROOT_URLCONF = "config.urls"

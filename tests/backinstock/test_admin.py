@@ -141,9 +141,9 @@ def test_the_retry_action_puts_failed_subscriptions_back_to_pending(admin_client
 
 
 def test_a_subscription_is_found_by_any_spelling_of_its_address(admin_client, subscription):
-    idn = SubscriptionFactory(email="idn@xn--bcher-kva.example")
+    idn = SubscriptionFactory(email="idn@xn--bcher-kva.de")
 
-    response = admin_client.get(_url(Subscription, "changelist"), {"q": "IDN@Bücher.example"})
+    response = admin_client.get(_url(Subscription, "changelist"), {"q": "IDN@Bücher.de"})
 
     assert _changelist_ids(response) == [idn.pk]
 

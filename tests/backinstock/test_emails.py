@@ -14,9 +14,10 @@ from backinstock.emails import EmailInvalid, email_canonical, email_throttle_key
     ("raw", "canonical"),
     [
         ("  Ann.Lee@Example.COM \n", "ann.lee@example.com"),
-        ("idn@bücher.example", "idn@xn--bcher-kva.example"),
-        ("idn@XN--BCHER-KVA.example", "idn@xn--bcher-kva.example"),
-        ("idn@BÜCHER.example", "idn@xn--bcher-kva.example"),
+        ("idn@bücher.de", "idn@xn--bcher-kva.de"),
+        ("idn@XN--BCHER-KVA.de", "idn@xn--bcher-kva.de"),
+        ("idn@BÜCHER.de", "idn@xn--bcher-kva.de"),
+        ("a" * 64 + "@example.com", "a" * 64 + "@example.com"),  # RFC 5321's longest
         ("\u212aate@example.com", "kate@example.com"),  # KELVIN SIGN is K once normalised
         ("ann@\uff25\uff38\uff21\uff2d\uff30\uff2c\uff25.com", "ann@example.com"),  # full-width
         ("carol+shoes@example.com", "carol+shoes@example.com"),
@@ -57,6 +58,52 @@ def test_control_invisible_and_unusable_addresses_are_refused(raw):
         email_canonical(raw)
 
 
+# The IANA's reserved IDN test TLDs (the eleven "example.テスト" domains of 2007), and the TLDs
+# RFC 2606 / 6761 / 9476 and ICANN reserve: no mail is ever delivered under them.
+IDN_TEST_TLDS = {
+    "إختبار": "xn--kgbechtv",
+    "آزمایشی": "xn--hgbk6aj7f53bba",
+    "测试": "xn--0zwm56d",
+    "測試": "xn--g6w251d",
+    "испытание": "xn--80akhbyknj4f",
+    "परीक्षा": "xn--11b5bs3a9aj6g",
+    "δοκιμή": "xn--jxalpdlp",
+    "테스트": "xn--9t4b11yi5a",
+    "טעסט": "xn--deba0ad",
+    "テスト": "xn--zckzah",
+    "பரிட்சை": "xn--hlcj6aya9esc7a",
+}
+RESERVED_TLDS = [
+    *IDN_TEST_TLDS,
+    *IDN_TEST_TLDS.values(),
+    "XN--ZCKZAH",
+    "test",
+    "example",
+    "EXAMPLE",
+    "invalid",
+    "localhost",
+    "alt",
+    "internal",
+]
+
+
+@pytest.mark.parametrize("tld", RESERVED_TLDS)
+def test_an_address_under_a_reserved_tld_is_refused(tld):
+    with pytest.raises(EmailInvalid, match="email"):
+        email_canonical(f"ann@shop.{tld}")
+
+
+@pytest.mark.parametrize("length", [65, 66, 70, 100])
+def test_a_local_part_longer_than_64_octets_is_refused(length):
+    with pytest.raises(EmailInvalid, match="64"):
+        email_canonical("a" * length + "@example.com")
+
+
+@pytest.mark.parametrize("address", ["a" * 70 + "@example.com", "ann@shop.テスト", "ann@x.example"])
+def test_a_look_up_still_finds_an_address_stored_before_it_was_refused(address):
+    assert email_canonical(address, lookup=True).startswith(address[:3])
+
+
 def test_a_look_up_also_finds_an_address_with_a_non_ascii_local_part():
     assert email_canonical("İda@Example.com", lookup=True) == "i\u0307da@example.com"
     assert email_canonical("İvan@example.com", lookup=True) != "ivan@example.com"
@@ -76,6 +123,47 @@ def test_the_throttle_key_is_the_mailbox_without_its_plus_tag():
     assert email_throttle_key("+x@example.com") == "+x@example.com"
 
 
+@pytest.mark.parametrize(
+    "alias",
+    [
+        "a.n.n@gmail.com",
+        "an.n@gmail.com",
+        "ann@googlemail.com",
+        "a.nn+shoes@googlemail.com",
+        "A.n.N+x.y@GMail.com",
+    ],
+)
+def test_the_throttle_key_folds_gmail_s_dots_and_googlemail(alias):
+    assert email_throttle_key(email_canonical(alias)) == "ann@gmail.com"
+
+
+def test_the_throttle_key_keeps_dots_where_the_provider_may_tell_them_apart():
+    assert email_throttle_key("a.n.n@example.com") == "a.n.n@example.com"
+    assert email_throttle_key("a.n.n@mail.gmail.com") == "a.n.n@mail.gmail.com"
+    assert email_throttle_key("a.n.n@gmail.co") == "a.n.n@gmail.co"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    local=st.text(string.ascii_lowercase + string.digits, min_size=1, max_size=12),
+    dots=st.lists(st.integers(min_value=1, max_value=11), max_size=4),
+    tag=st.one_of(st.just(""), st.text(string.ascii_lowercase + ".", max_size=6).map("+{}".format)),
+    domain=st.sampled_from(["gmail.com", "googlemail.com", "GMail.com", "GOOGLEMAIL.COM"]),
+)
+def test_every_dotted_and_tagged_spelling_of_a_gmail_mailbox_has_one_throttle_key(
+    local, dots, tag, domain
+):
+    dotted = local
+    for where in sorted(set(dots), reverse=True):
+        if where < len(dotted) and dotted[where - 1] != "." and dotted[where] != ".":
+            dotted = dotted[:where] + "." + dotted[where:]
+    try:
+        canonical = email_canonical(f"{dotted}{tag}@{domain}")
+    except EmailInvalid:
+        return
+    assert email_throttle_key(canonical) == f"{local}@gmail.com"
+
+
 _ADDRESS_CHARACTERS = st.characters(codec="utf-8", categories=["L", "M", "N", "P", "S", "Z", "C"])
 _addresses = st.one_of(
     st.text(_ADDRESS_CHARACTERS, max_size=40),
@@ -83,7 +171,7 @@ _addresses = st.one_of(
         lambda local, domain, tld: f"{local}@{domain}.{tld}",
         st.text(_ADDRESS_CHARACTERS, min_size=1, max_size=20),
         st.text(_ADDRESS_CHARACTERS, min_size=1, max_size=20),
-        st.sampled_from(["com", "se", "de", "example", "XN--P1AI", "рф"]),
+        st.sampled_from(["com", "se", "de", "XN--P1AI", "рф", *RESERVED_TLDS]),
     ),
     st.builds(
         lambda local, domain: f"{local}@{domain}.com",
@@ -92,6 +180,7 @@ _addresses = st.one_of(
     ),
 )
 _REFUSED = {"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"}
+_RESERVED_ASCII_TLDS = {tld.lower() for tld in RESERVED_TLDS if tld.isascii()}
 
 
 @settings(max_examples=400, deadline=None)
@@ -108,6 +197,38 @@ def test_the_canonical_form_is_stable_and_only_refuses_with_its_own_error(raw, l
     assert not any(unicodedata.category(c) in _REFUSED for c in canonical)
     if not lookup:
         assert canonical.isascii() and canonical == canonical.lower()
+        assert len(canonical.rpartition("@")[0]) <= 64
+        assert canonical.rpartition(".")[2] not in _RESERVED_ASCII_TLDS
+    throttle_key = email_throttle_key(canonical)
+    assert email_throttle_key(throttle_key) == throttle_key
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    local=st.text(string.ascii_letters + string.digits + "_-", min_size=56, max_size=72),
+    domain=st.sampled_from(["example.com", "bücher.de", "shop.se"]),
+)
+def test_a_local_part_is_accepted_exactly_up_to_64_octets(local, domain):
+    try:
+        canonical = email_canonical(f"{local}@{domain}")
+    except EmailInvalid:
+        assert len(local) > 64
+    else:
+        assert len(local) <= 64 and canonical.startswith(local.lower() + "@")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    label=st.text(string.ascii_lowercase + "-", min_size=1, max_size=20).filter(
+        lambda label: not label.startswith("-") and not label.endswith("-")
+    ),
+    tld=st.sampled_from(RESERVED_TLDS),
+    upper=st.booleans(),
+)
+def test_every_address_under_a_reserved_tld_is_refused_however_spelt(label, tld, upper):
+    address = f"ann@{label}.{tld}"
+    with pytest.raises(EmailInvalid):
+        email_canonical(address.upper() if upper else address)
 
 
 @settings(max_examples=200, deadline=None)

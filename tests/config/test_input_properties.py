@@ -18,6 +18,7 @@ integers, text they cannot store) in different places.
 
 import json
 import os
+import string
 import subprocess
 import sys
 from datetime import timedelta
@@ -280,6 +281,36 @@ def test_the_shop_api_subscribe_keeps_the_contract_whatever_the_body(body):
     before = database_state()
     response = post_json(APIClient(), SHOP_SUBSCRIBE_URL, body, HTTP_API_AUTHORIZATION=SHOP_KEY)
     assert_answer_keeps_the_contract(response, before)
+
+
+# Addresses the syntax allows but no mail reaches: a local part over RFC 5321's 64 octets, or a
+# TLD reserved for tests and documentation (Unicode or punycode).
+unusable_emails = st.one_of(
+    st.builds(
+        lambda local, domain: f"{local}@{domain}",
+        st.text(string.ascii_lowercase + string.digits, min_size=65, max_size=120),
+        st.sampled_from(["example.com", "shop.se"]),
+    ),
+    st.builds(
+        lambda label, tld: f"ann@{label}.{tld}",
+        st.sampled_from(["shop", "xn--bcher-kva", "bücher"]),
+        st.sampled_from(
+            ["テスト", "испытание", "xn--zckzah", "XN--80AKHBYKNJ4F", "测试", "test", "example"]
+        ),
+    ),
+)
+
+
+@PROPERTY
+@given(email=unusable_emails, url=st.sampled_from([CHECKOUT_URL, SHOP_SUBSCRIBE_URL]))
+def test_an_address_no_mail_reaches_is_a_400_on_email_and_stores_nothing(email, url):
+    before = database_state()
+    body = {"item": "12366-23400", "shipTo": {"country": "SE"}, "email": email}
+    response = post_json(APIClient(), url, body, HTTP_API_AUTHORIZATION=SHOP_KEY)
+
+    assert response.status_code == 400, response.content
+    assert list(response.json()["errors"]) == ["email"]
+    assert database_state() == before
 
 
 @PROPERTY

@@ -94,7 +94,7 @@ def test_each_operation_asks_for_the_credentials_of_its_api(schema):
 def test_the_integration_api_documents_its_own_errors(schema):
     operation = schema["paths"]["/api/integration-api/stock"]["post"]
 
-    assert set(operation["responses"]) == {"200", "400", "403", "413", "415"}
+    assert set(operation["responses"]) == {"200", "400", "403", "411", "413", "415"}
     bad_fields = {key for errors in error_examples(operation, 400) for key in errors}
     assert bad_fields and all(key.startswith("stock[") for key in bad_fields)
     assert all("backInStock" not in errors for errors in error_examples(operation, 403))
@@ -115,6 +115,7 @@ def test_subscribe_documents_retry_after_on_429_and_back_in_stock_off(schema, pa
     assert "Retry-After" in operation["responses"]["429"]["headers"]
     assert {"backInStock"} in [set(e) for e in error_examples(operation, 403)]
     assert "8192 bytes" in str(error_examples(operation, 413))
+    assert "Content-Length" in str(error_examples(operation, 411))
     assert "200" not in operation["responses"]
 
 

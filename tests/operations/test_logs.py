@@ -11,6 +11,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+from config.correlation import correlation_id_set
 from klaviyo_sync.tasks import push_subscription
 from operations.logs import logging_config
 from tests.operations.conftest import subscribe_in_sweden
@@ -54,7 +55,39 @@ def test_console_format_writes_readable_lines():
     finally:
         logging.config.dictConfig(settings.LOGGING)
     line = stream.getvalue().strip()
-    assert line.endswith("WARNING backinstock.test [None] stock is 3")
+    assert line.endswith("WARNING backinstock.test [-] stock is 3")
+
+
+def test_work_without_a_correlation_id_shows_a_dash_in_console_lines():
+    stream = configure("console")
+    try:
+        logging.getLogger("backinstock.test").info("outside any request")
+        with correlation_id_set("order-42"):
+            logging.getLogger("backinstock.test").info("inside one")
+        logging.getLogger("backinstock.test").info("after it")
+    finally:
+        logging.config.dictConfig(settings.LOGGING)
+    lines = stream.getvalue().splitlines()
+    assert [line.split(" ", 5)[4] for line in lines] == ["[-]", "[order-42]", "[-]"]
+    assert "None" not in stream.getvalue()
+
+
+def test_work_without_a_correlation_id_shows_a_dash_in_json_lines(json_lines):
+    logging.getLogger("backinstock.test").info("outside any request")
+    with correlation_id_set("order-42"):
+        logging.getLogger("backinstock.test").info("inside one")
+
+    assert [line["correlation_id"] for line in json_lines()] == ["-", "order-42"]
+
+
+def test_no_line_around_a_task_has_a_null_correlation_id(
+    json_lines, catalog, back_in_stock_on, settings
+):
+    settings.KLAVIYO_API_KEY = ""  # the push logs that nothing is sent
+    _, lines = push_logged(json_lines)
+    assert all(isinstance(line["correlation_id"], str) and line["correlation_id"] for line in lines)
+    [after] = [line for line in lines if line["logger"] == "after"]
+    assert after["correlation_id"] == "-"
 
 
 def test_a_requests_lines_carry_its_correlation_id_which_the_answer_returns(json_lines):

@@ -105,6 +105,33 @@ def test_the_access_log_leaves_out_query_strings_and_shutdown_logs_no_error(web)
         "GET /api/shop-api/back-in-stock-subscriptions HTTP/1.1" in a["message"] for a in access
     )
     assert "ann@example.com" not in log_path.read_text()
+    # gunicorn's own lines belong to no request: a dash, never null, for the correlation id.
+    assert all(isinstance(line["correlation_id"], str) for line in lines)
+    assert any(line["correlation_id"] == "-" for line in lines)
+
+
+def test_a_chunked_body_is_answered_411_saying_a_content_length_is_needed(web):
+    """A real client's chunked request, through gunicorn (which passes no Content-Length)."""
+    url, _ = web
+    body = b'{"item": "12366-23400", "shipTo": {"country": "SE"}, "email": "ann@example.com"}'
+
+    response = requests.post(  # a generator is sent with Transfer-Encoding: chunked
+        f"{url}/api/checkout-api/back-in-stock-subscription",
+        data=(part for part in [body[:20], body[20:]]),
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+
+    assert response.request.headers["Transfer-Encoding"] == "chunked"
+    assert "Content-Length" not in response.request.headers
+    assert response.status_code == 411
+    assert response.json() == {
+        "errors": {
+            "body": "Send the body with a Content-Length header: "
+            "bodies of unknown length (Transfer-Encoding) are not accepted."
+        }
+    }
+    assert response.headers["X-Correlation-ID"]
 
 
 def test_a_normal_stop_of_the_web_process_logs_no_error(tmp_path):
