@@ -108,3 +108,76 @@ def test_the_push_log_lines_carry_the_storefront_requests_correlation_id(
 
     [line] = [r for r in caplog.records if "accepted by Klaviyo" in r.getMessage()]
     assert line.correlation_id == "centra-7f3a-3"
+
+
+def _every_sold_size_everywhere() -> list[tuple[str, dict[str, str]]]:
+    """(storefront item id, shipTo) for every priced size of the demo catalog in every ship-to
+    location that sells it."""
+    from shop.models import Country, Price, Size
+
+    locations = []
+    for country in Country.objects.filter(pricelist__isnull=False).prefetch_related("states"):
+        states = [s.code for s in country.states.all()] or [None]
+        locations += [
+            (country, {"country": country.code, **({"state": s} if s else {})}) for s in states
+        ]
+    priced = set(Price.objects.values_list("display_item_id", "pricelist_id"))
+    return [
+        (f"{size.variant.display_item.id}-{size.id}", ship_to)
+        for size in Size.objects.select_related("variant__display_item").filter(
+            variant__display_item__published=True
+        )
+        for country, ship_to in locations
+        if (size.variant.display_item.id, country.pricelist_id) in priced
+    ]
+
+
+def test_many_new_variants_in_one_batch_are_created_in_bulk_jobs_with_their_figures(
+    sandbox, api_client, settings
+):
+    from backinstock.models import BackInStockVariant
+    from klaviyo_sync.selectors import back_in_stock_payload_data, integration_settings_get
+
+    settings.SUBSCRIBE_RATE_PER_CLIENT = "none"
+    settings.SUBSCRIBE_RATE_PER_EMAIL = "none"
+    for item, ship_to in _every_sold_size_everywhere():
+        body = {"item": item, "shipTo": ship_to, "email": "ann@example.com"}
+        assert api_client.post(SUBSCRIBE, body, format="json").status_code == 201
+    variants = list(BackInStockVariant.objects.select_related("product"))
+    items = {v.product.external_id for v in variants}
+    assert len(items) >= 10 and len(variants) >= 10  # enough for the bulk path
+
+    result = subscriptions_dispatch()
+
+    assert result.outcomes == {"subscribed": len(variants)}
+    state = sandbox.snapshot()
+    calls = state["calls"]
+    assert calls.get("POST /api/catalog-item-bulk-create-jobs", 0) >= 1
+    assert calls.get("POST /api/catalog-variant-bulk-create-jobs", 0) >= 1
+    assert "POST /api/catalog-variants" not in calls
+    assert "POST /api/catalog-items" not in calls
+    assert set(state["items"]) >= items
+    expected = {
+        data.external_id: data.inventory_quantity
+        for _, data in back_in_stock_payload_data(
+            variants=list(
+                BackInStockVariant.objects.select_related(
+                    "size", "product__display_item__variant__product", "product__country"
+                )
+            ),
+            settings_record=integration_settings_get(),
+        )
+    }
+    assert {k: state["variants"][k]["inventory_quantity"] for k in expected} == expected
+    subscribed_to = {
+        s["variant_id"].rsplit(":::", 1)[-1] for s in state["back_in_stock_subscriptions"]
+    }
+    assert subscribed_to == set(expected)
+
+    # The next batch finds them remembered: no object call at all.
+    Subscription.objects.update(status="pending", subscription_sent_at=None)
+    before = dict(sandbox.snapshot()["calls"])
+    subscriptions_dispatch()
+    after = sandbox.snapshot()["calls"]
+    catalog_calls = {k: n - before.get(k, 0) for k, n in after.items() if "catalog" in k}
+    assert {k: n for k, n in catalog_calls.items() if n} == {}
