@@ -23,6 +23,7 @@ from backinstock.throttling import email_throttle_slot
 from config.api.errors import FeatureDisabled, InvalidInput
 from config.api.fields import ascii_decimal
 from config.correlation import correlation_id_current
+from config.process_cache import recent
 from operations.metrics import metric_count
 from shop import selectors as shop_selectors
 
@@ -60,9 +61,10 @@ class _Resolved:
 
 
 def back_in_stock_is_enabled() -> bool:
-    """Asks the Klaviyo integration's switch through ``BACK_IN_STOCK_ENABLED_CHECK``."""
+    """Asks the Klaviyo integration's switch through ``BACK_IN_STOCK_ENABLED_CHECK``; the answer
+    is at most ``STOREFRONT_CACHE_SECONDS`` old (``config.process_cache``)."""
     check = import_string(settings.BACK_IN_STOCK_ENABLED_CHECK)
-    return bool(check())
+    return recent("back-in-stock-enabled", lambda: bool(check()))
 
 
 def _parse_item(item: str) -> tuple[int, int] | None:
@@ -79,17 +81,22 @@ def _resolve(
 ) -> _Resolved:
     """Checks every field against the catalog; raises one error naming every bad field.
 
-    The catalog is asked once (``storefront_lookup``), whatever the request names.
+    The catalog is asked once (``storefront_lookup``), whatever the request names, and its answer
+    kept for ``STOREFRONT_CACHE_SECONDS`` (``config.process_cache``).
     """
     errors: dict[str, str] = {}
 
     ids = _parse_item(item)
-    found = shop_selectors.storefront_lookup(
-        display_item_id=ids[0] if ids else None,
-        size_id=ids[1] if ids else None,
-        country_code=country_code,
-        state_code=state_code or None,
-        language_code=language_code or None,
+    asked = {
+        "display_item_id": ids[0] if ids else None,
+        "size_id": ids[1] if ids else None,
+        "country_code": country_code,
+        "state_code": state_code or None,
+        "language_code": language_code or None,
+    }
+    found = recent(
+        f"storefront-lookup:{sorted(asked.items())!r}",
+        lambda: shop_selectors.storefront_lookup(**asked),  # type: ignore[arg-type]
     )
     if not found.item_found:
         errors["item"] = f"item {item} not found"

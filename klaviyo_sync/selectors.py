@@ -40,7 +40,8 @@ def back_in_stock_enabled() -> bool:
 
     Asked on every subscribe request, so it is one plain statement: building the equivalent
     ``filter(...).exists()`` costs several times the round trip (bench/README.md, "Load").
-    The switch is read from the database every time, so turning it off takes effect at once.
+    The switch is read from the database every call; the subscribe path keeps the answer for
+    ``STOREFRONT_CACHE_SECONDS`` (``backinstock.services.back_in_stock_is_enabled``).
     """
     meta = IntegrationSettings._meta
     column = meta.get_field("back_in_stock_enabled").column

@@ -11,6 +11,9 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
 # Klaviyo is only ever the sandbox or mocked HTTP in tests; nothing listens on port 9.
 os.environ.setdefault("KLAVIYO_API_URL", "http://127.0.0.1:9")
+# Tests change the catalog and the switch between requests and expect the next request to see
+# it: no per-process memory of them, except in the tests of that memory.
+os.environ.setdefault("STOREFRONT_CACHE_SECONDS", "0")
 
 from .base import *  # noqa: F403
 

@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 
 import pytest
 from django.db import connection
@@ -197,6 +198,29 @@ def test_a_subscription_costs_a_fixed_number_of_queries_whatever_the_catalog_siz
         assert post(api_client, US_NY).status_code == 201
     with django_assert_max_num_queries(3):
         assert post(api_client, US_NY).status_code == 201
+
+
+def test_with_the_process_cache_a_repeat_costs_only_its_insert_and_changes_arrive_in_time(
+    api_client, catalog, django_assert_max_num_queries, settings
+):
+    from backinstock.models import Subscription
+    from config.process_cache import recent_forget
+    from klaviyo_sync.models import IntegrationSettings
+
+    settings.STOREFRONT_CACHE_SECONDS = 0.5
+    recent_forget()
+    assert post(api_client, US_NY).status_code == 201
+    with django_assert_max_num_queries(1):  # the switch and the catalog's answer are kept
+        assert post(api_client, US_NY).status_code == 201
+
+    IntegrationSettings.objects.update(back_in_stock_enabled=False)
+    kept = post(api_client, {**US_NY, "email": "kept@example.com"})
+    assert kept.status_code == 201  # within the half second: the switch is still remembered on
+    time.sleep(0.6)
+    refused = post(api_client, {**US_NY, "email": "late@example.com"})
+    assert refused.status_code == 403
+    assert not Subscription.objects.filter(email="late@example.com").exists()
+    recent_forget()
 
 
 def test_the_checkout_api_allows_browsers_only_from_configured_origins(api_client, settings):
