@@ -6,8 +6,8 @@ Runs the web app the production way (``gunicorn config.wsgi``, settings ``config
 production plus the ceiling app) against a throwaway PostgreSQL database
 (``backinstock_bench_load``, created with ``bench/import_catalog.py``'s helper and dropped at the
 end) loaded with the demo catalog, the Redis cache (throttles) in Redis db 12 and the Celery
-broker in Redis db 13. No Celery worker runs: the push tasks queued after each subscription
-accumulate in db 13; both Redis dbs are flushed at the end.
+broker in Redis db 13. No Celery worker runs; the request queues nothing (the pending row is the
+outbox), so the broker backlog printed at the end must be 0. Both Redis dbs are flushed at the end.
 
 For every ``--server`` configuration, two targets:
 
@@ -867,7 +867,7 @@ def main(argv: list[str] | None = None) -> None:
             if problems:
                 print("\ngunicorn log, errors:\n" + "\n".join(problems[:20]))
     finally:
-        print(f"\nbroker backlog (push tasks nobody consumed): {broker_backlog()}; flushed")
+        print(f"\nbroker backlog (messages the requests queued; must be 0): {broker_backlog()}; flushed")
         redis_flush()
         if not args.keep_db:
             database_drop()
