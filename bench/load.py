@@ -867,7 +867,9 @@ def main(argv: list[str] | None = None) -> None:
             if problems:
                 print("\ngunicorn log, errors:\n" + "\n".join(problems[:20]))
     finally:
-        print(f"\nbroker backlog (messages the requests queued; must be 0): {broker_backlog()}; flushed")
+        print(
+            f"\nbroker backlog (messages the requests queued; must be 0): {broker_backlog()}; flushed"
+        )
         redis_flush()
         if not args.keep_db:
             database_drop()
