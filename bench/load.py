@@ -868,7 +868,8 @@ def main(argv: list[str] | None = None) -> None:
                 print("\ngunicorn log, errors:\n" + "\n".join(problems[:20]))
     finally:
         print(
-            f"\nbroker backlog (messages the requests queued; must be 0): {broker_backlog()}; flushed"
+            f"\nbroker backlog (messages the requests queued; must be 0): {broker_backlog()};"
+            " flushed"
         )
         redis_flush()
         if not args.keep_db:

@@ -33,6 +33,8 @@ def api_url_problem(url: str) -> str | None:
     schemes requests can send). The words never repeat the value: a key pasted into the wrong
     setting would otherwise be shown.
     """
+    if url != url.strip():
+        return "it has a space or line break at its start or end"
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -50,6 +52,8 @@ def api_url_problem(url: str) -> str | None:
         return "it names no host"
     if port == 0:
         return "its port is not a number from 1 to 65535"
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        return "it has a query or fragment (the base URL is only scheme, host and port)"
     return None
 
 
@@ -71,8 +75,12 @@ def klaviyo_api_key_check(app_configs: Any = None, **kwargs: Any) -> list[CheckM
 def klaviyo_api_url_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """``user:password@`` in ``KLAVIYO_API_URL`` would be sent as HTTP Basic auth in place of the
     key (requests does that), and Klaviyo would refuse every call as if the key were wrong."""
-    parts = urlsplit(settings.KLAVIYO_API_URL)
-    if parts.username is None and parts.password is None:
+    try:
+        parts = urlsplit(settings.KLAVIYO_API_URL)
+        credentials = parts.username is not None or parts.password is not None
+    except ValueError:  # unreadable: the client and ``klaviyo check`` say so (api_url_problem)
+        return []
+    if not credentials:
         return []
     return [
         Error(

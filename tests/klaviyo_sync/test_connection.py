@@ -72,6 +72,15 @@ INVALID_URLS = [
     ("https://a.klaviyo.com:99999", "its port is not a number from 1 to 65535"),
     ("https://a.klaviyo .com", "it contains whitespace"),
     ("http://[::1", "it cannot be read as a URL"),
+    ("http://127.0.0.1:8310 ", "it has a space or line break at its start or end"),
+    (
+        "https://a.klaviyo.com/?x=1",
+        "it has a query or fragment (the base URL is only scheme, host and port)",
+    ),
+    (
+        "https://a.klaviyo.com#f",
+        "it has a query or fragment (the base URL is only scheme, host and port)",
+    ),
     ("pk_secret_1234", "it must start with https://"),  # the key pasted in the wrong place
 ]
 
@@ -111,6 +120,7 @@ def test_a_request_that_cannot_be_sent_is_not_said_to_be_answered(klaviyo, setti
         ("ftp://x", "KLAVIYO_API_URL is not a valid URL: its scheme must be https or http"),
         ("http://", "KLAVIYO_API_URL is not a valid URL: it names no host"),
         ("not a url", "KLAVIYO_API_URL is not a valid URL: it must start with https://"),
+        ("http://[::1", "KLAVIYO_API_URL is not a valid URL: it cannot be read as a URL"),
     ],
 )
 def test_a_failed_check_ends_the_command_with_one_line_and_exit_1_without_traceback(url, said):
