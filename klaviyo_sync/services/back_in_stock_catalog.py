@@ -45,7 +45,7 @@ from klaviyo_sync.selectors import (
 from klaviyo_sync.services.jobs import BulkJobRunner, JobOutcome
 from klaviyo_sync.services.sent import (
     BACK_IN_STOCK,
-    detail_says_missing,
+    klaviyo_says_missing,
     sent_forget,
     sent_objects,
     sent_remember,
@@ -66,13 +66,6 @@ BULK_CREATE_FROM = 10
 class NotSoldThere(Exception):
     """The size cannot be bought for the subscription's ship-to location (no price in its
     pricelist): nothing with an invented price is sent to Klaviyo."""
-
-
-def klaviyo_says_missing(exc: KlaviyoError) -> bool:
-    """Whether Klaviyo refused a call because the object (or one it points at) does not exist."""
-    return isinstance(exc, KlaviyoPermanentError) and (
-        exc.status == 404 or detail_says_missing(exc.detail)
-    )
 
 
 def _remembered(kind: str, external_id: str) -> tuple[bool, str]:

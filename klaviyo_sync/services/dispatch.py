@@ -27,14 +27,14 @@ from django.utils import timezone
 
 from backinstock.models import Subscription, SubscriptionStatus
 from config.correlation import correlation_id_set
-from klaviyo_sync.client import KlaviyoClient, KlaviyoError
+from klaviyo_sync.client import KlaviyoClient, KlaviyoError, KlaviyoNotConfigured
 from klaviyo_sync.payloads import back_in_stock_subscription_body
 from klaviyo_sync.services.back_in_stock_catalog import (
     NotSoldThere,
     back_in_stock_variants_ensure,
-    klaviyo_says_missing,
 )
 from klaviyo_sync.services.profiles import profile_jobs_follow, profiles_send
+from klaviyo_sync.services.sent import klaviyo_says_missing
 from klaviyo_sync.services.subscriptions import (
     PushLeaseKeeper,
     subscription_claimed_push,
@@ -118,7 +118,13 @@ def subscriptions_dispatch(
     if ids:
         with PushLeaseKeeper(ids):
             result.outcomes = _batch_push(claimed=_claimed_read(ids), client=client)
-    job = profiles_send(client=client)
+    try:
+        job = profiles_send(client=client)
+    except KlaviyoNotConfigured:
+        raise
+    except KlaviyoError as exc:  # the profiles wait for the next dispatch; the pushes went on
+        logger.warning("profiles not sent yet: %s", exc)
+        job = None
     result.profiles_sent = job.entries.count() if job is not None else 0
     return result
 

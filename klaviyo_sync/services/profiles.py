@@ -10,6 +10,7 @@ with Klaviyo's per-profile errors recorded on the subscription and retried later
 from __future__ import annotations
 
 import json
+import logging
 import time
 from datetime import timedelta
 
@@ -18,7 +19,7 @@ from django.utils import timezone
 
 from backinstock.models import Subscription, SubscriptionStatus
 from klaviyo_sync.accounts import current_account
-from klaviyo_sync.client import KlaviyoClient
+from klaviyo_sync.client import KlaviyoClient, KlaviyoError, KlaviyoNotConfigured
 from klaviyo_sync.models import (
     ProfileImportEntry,
     ProfileImportJob,
@@ -28,6 +29,9 @@ from klaviyo_sync.models import (
 )
 from klaviyo_sync.payloads import profile_bulk_import_body, profile_properties_body
 from klaviyo_sync.services.leases import lease_acquire, lease_release
+from klaviyo_sync.services.sent import klaviyo_says_missing
+
+logger = logging.getLogger(__name__)
 
 PROFILES_PER_JOB = 10_000
 MAX_JOB_BYTES = 5 * 1024 * 1024 - 4 * 1024  # room for the envelope
@@ -107,7 +111,13 @@ def _send(*, client: KlaviyoClient, subscription_ids: list[int] | None) -> Profi
 
 def profile_jobs_follow(*, client: KlaviyoClient, wait_seconds: float = 0.0) -> int:
     """Read the unfinished profile jobs once (or until they finish, up to ``wait_seconds``);
-    record what became of each profile. Returns how many jobs finished."""
+    record what became of each profile. Returns how many jobs finished.
+
+    A job Klaviyo answers it does not have (404) is closed as ``lost``, its profiles sent again in
+    a new job a minute later, like refused ones; a job that cannot be read now (a timeout, a 5xx)
+    is left for the next call, logged once per call at WARNING. Raises only
+    ``KlaviyoNotConfigured``.
+    """
     deadline = time.monotonic() + wait_seconds
     finished = 0
     while True:
@@ -115,14 +125,46 @@ def profile_jobs_follow(*, client: KlaviyoClient, wait_seconds: float = 0.0) -> 
             ProfileImportJob.objects.filter(account=current_account(), finished_at__isnull=True)
         )
         for job in open_jobs:
-            answer = client.profile_bulk_import_get(job_id=job.job_id)
-            status = str((answer.get("attributes") or {}).get("status") or "")
-            if status in FINISHED:
-                _record_finished(client=client, job=job, status=status)
+            try:
+                answer = client.profile_bulk_import_get(job_id=job.job_id)
+                status = str((answer.get("attributes") or {}).get("status") or "")
+                if status in FINISHED:
+                    _record_finished(client=client, job=job, status=status)
+                    finished += 1
+            except KlaviyoNotConfigured:
+                raise
+            except KlaviyoError as exc:
+                if not klaviyo_says_missing(exc):
+                    # Read again at the next dispatch; the pushes go on meanwhile.
+                    logger.warning("profile import job %s not read: %s", job.job_id, exc)
+                    continue
+                _record_lost(job=job, error=exc)
                 finished += 1
         if not open_jobs or finished == len(open_jobs) or time.monotonic() >= deadline:
             return finished
         time.sleep(WAIT_POLL_SECONDS)
+
+
+def _record_lost(*, job: ProfileImportJob, error: KlaviyoError) -> None:
+    detail = f"the profile import job was lost by Klaviyo ({error.status}); sent again"
+    logger.warning("profile import job %s lost by Klaviyo: %s", job.job_id, error)
+    now = timezone.now()
+    job.entries.update(error=detail)
+    PushAttempt.objects.bulk_create(
+        [
+            PushAttempt(
+                subscription_id=entry.subscription_id,
+                step=PushStep.PROFILE,
+                outcome=PushOutcome.RETRY,
+                error=detail,
+            )
+            for entry in job.entries.all()
+        ],
+        batch_size=1000,
+    )
+    job.status = "lost"
+    job.finished_at = now
+    job.save(update_fields=["status", "finished_at"])
 
 
 def _record_finished(*, client: KlaviyoClient, job: ProfileImportJob, status: str) -> None:

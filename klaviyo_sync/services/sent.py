@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from klaviyo_sync.accounts import current_account
+from klaviyo_sync.client import KlaviyoError, KlaviyoPermanentError
 from klaviyo_sync.models import CatalogObjectOwner, SentCatalogObject
 
 CATALOG = CatalogObjectOwner.CATALOG
@@ -28,6 +29,13 @@ def detail_says_missing(detail: str) -> bool:
     """Whether Klaviyo's error detail says the object (or one it points at) does not exist."""
     text = detail.lower()
     return any(marker in text for marker in MISSING_MARKERS)
+
+
+def klaviyo_says_missing(exc: KlaviyoError) -> bool:
+    """Whether Klaviyo refused a call because the object (or one it points at) does not exist."""
+    return isinstance(exc, KlaviyoPermanentError) and (
+        exc.status == 404 or detail_says_missing(exc.detail)
+    )
 
 
 def sent_objects(

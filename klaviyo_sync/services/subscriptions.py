@@ -38,10 +38,10 @@ from klaviyo_sync.services.back_in_stock_catalog import (
     MAX_RECREATE_ROUNDS,
     NotSoldThere,
     back_in_stock_variant_ensure,
-    klaviyo_says_missing,
     variant_chain_forget,
 )
 from klaviyo_sync.services.profiles import profile_jobs_follow, profiles_send
+from klaviyo_sync.services.sent import klaviyo_says_missing
 from operations.metrics import metric_count
 
 logger = logging.getLogger(__name__)

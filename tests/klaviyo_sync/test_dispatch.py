@@ -181,3 +181,37 @@ def test_many_new_variants_in_one_batch_are_created_in_bulk_jobs_with_their_figu
     after = sandbox.snapshot()["calls"]
     catalog_calls = {k: n - before.get(k, 0) for k, n in after.items() if "catalog" in k}
     assert {k: n for k, n in catalog_calls.items() if n} == {}
+
+
+def test_a_profile_job_klaviyo_cannot_find_is_closed_and_pushes_go_on(sandbox, api_client, caplog):
+    assert subscribe(api_client, "ann@example.com").status_code == 201
+    subscriptions_dispatch()  # Ann subscribed; her profile's job is open
+    [job] = ProfileImportJob.objects.all()
+    sandbox.add_fault(
+        "error", status=404, count=1000, path_prefix="/api/profile-bulk-import-jobs/", method="GET"
+    )
+    assert subscribe(api_client, "bob@example.com").status_code == 201
+
+    with caplog.at_level("WARNING", logger="klaviyo_sync"):
+        result = subscriptions_dispatch()
+
+    assert result.outcomes == {"subscribed": 1}  # Bob's push went on
+    job.refresh_from_db()
+    assert job.finished_at is not None and job.status == "lost"
+    assert "lost" in job.entries.get().error
+    assert any("profile import job" in r.getMessage() for r in caplog.records)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_profile_jobs_that_cannot_be_read_or_sent_do_not_stop_the_pushes(sandbox, api_client):
+    sandbox.add_fault("drop", count=1000, path_prefix="/api/profile-bulk-import-jobs")
+    assert subscribe(api_client, "ann@example.com").status_code == 201
+
+    assert subscriptions_dispatch().outcomes == {"subscribed": 1}
+    assert Subscription.objects.get().profile_sent_at is None  # follows once Klaviyo answers
+
+    sandbox.clear_faults()
+    subscriptions_dispatch()
+    time.sleep(0.2)
+    subscriptions_dispatch()
+    assert Subscription.objects.get().profile_sent_at is not None
