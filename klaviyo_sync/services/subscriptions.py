@@ -47,6 +47,10 @@ from operations.metrics import metric_count
 logger = logging.getLogger(__name__)
 
 MAX_PUSH_ATTEMPTS = 8
+# Klaviyo's answers to a key that is wrong, revoked or missing a scope (KLAVIYO.md): the
+# subscription waits this long and tries again, without using up its attempts.
+KEY_REFUSED_STATUSES = frozenset({401, 403})
+KEY_REFUSED_RETRY_SECONDS = 60.0
 # How long a push done on its own waits for its profile's bulk import job.
 PROFILE_WAIT_SECONDS = 10.0
 
@@ -120,9 +124,12 @@ def subscription_push(*, subscription_id: int, client: KlaviyoClient | None = No
     here for a few seconds (the dispatcher finishes it otherwise). Raises ``KlaviyoError`` or
     ``NotSoldThere`` (the claim released) for the caller (``subscription_push_error``).
     """
+    client = client or KlaviyoClient.from_settings()
+    # Before the claim: a claim counts an attempt, and settings that allow no request must not
+    # use up the subscription's retries.
+    client.configuration_check()
     if not _claim(subscription_id):
         return PushResult.NOT_CLAIMED
-    client = client or KlaviyoClient.from_settings()
     subscription_claimed_push(subscription_id=subscription_id, client=client)
     try:
         if profiles_send(client=client, subscription_ids=[subscription_id]) is not None:
@@ -203,11 +210,29 @@ def subscription_push_released(*, subscription_id: int, error: Exception) -> Non
 def subscription_push_error(*, subscription_id: int, error: Exception) -> str:
     """What a failed push leaves: ``failed`` with the reason when retrying cannot help (or after
     ``MAX_PUSH_ATTEMPTS``), else held for a retry with backoff; pending, untouched, while the
-    settings allow no request (``KlaviyoNotConfigured``). Returns "failed", "retry" or
-    "not-configured"."""
+    settings allow no request (``KlaviyoNotConfigured``); pending, its attempt given back, while
+    Klaviyo refuses the key (401, 403). Returns "failed", "retry", "not-configured" or
+    "key-refused"."""
     if isinstance(error, KlaviyoNotConfigured):
+        Subscription.objects.filter(id=subscription_id, status=SubscriptionStatus.PENDING).update(
+            last_error=str(error)[:2000]
+        )
         logger.warning("subscription %s stays pending: %s", subscription_id, error)
         return "not-configured"
+    if isinstance(error, KlaviyoPermanentError) and error.status in KEY_REFUSED_STATUSES:
+        # The key is wrong, revoked or lacks a scope: nothing about this subscription is. It
+        # waits, its attempt given back, until an operator fixes the key.
+        Subscription.objects.filter(id=subscription_id, attempts__gt=0).update(
+            attempts=F("attempts") - 1
+        )
+        subscription_push_retry_later(
+            subscription_id=subscription_id, delay_seconds=KEY_REFUSED_RETRY_SECONDS
+        )
+        _attempt_record(subscription_id, PushOutcome.RETRY, str(error))
+        logger.warning(
+            "Klaviyo refused the API key (%s): subscription %s waits", error.status, subscription_id
+        )
+        return "key-refused"
     if isinstance(error, KlaviyoRetryableError):
         attempts = (
             Subscription.objects.filter(id=subscription_id)

@@ -215,3 +215,35 @@ def test_profile_jobs_that_cannot_be_read_or_sent_do_not_stop_the_pushes(sandbox
     time.sleep(0.2)
     subscriptions_dispatch()
     assert Subscription.objects.get().profile_sent_at is not None
+
+
+def test_a_refused_key_keeps_subscriptions_pending_without_using_up_their_attempts(
+    sandbox, api_client
+):
+    assert subscribe(api_client, "ann@example.com").status_code == 201
+    sandbox.add_fault("error", status=401, count=1000, path_prefix="/api/")
+
+    for _ in range(3):
+        Subscription.objects.update(push_claimed_until=None)  # its retry's time has come
+        assert subscriptions_dispatch().outcomes == {"key-refused": 1}
+    subscription = Subscription.objects.get()
+    assert (subscription.status, subscription.attempts) == ("pending", 0)
+    assert "401" in subscription.last_error
+
+    sandbox.clear_faults()
+    Subscription.objects.update(push_claimed_until=None)
+    assert subscriptions_dispatch().outcomes == {"subscribed": 1}
+
+
+def test_the_sweep_s_pushes_use_no_attempt_while_the_settings_allow_no_request(
+    sandbox, api_client, settings
+):
+    from klaviyo_sync.tasks import push_subscription
+
+    assert subscribe(api_client, "ann@example.com").status_code == 201
+    settings.KLAVIYO_API_URL = "not a url"
+
+    assert [push_subscription(Subscription.objects.get().id) for _ in range(3)] == [
+        "not-configured"
+    ] * 3
+    assert Subscription.objects.get().attempts == 0

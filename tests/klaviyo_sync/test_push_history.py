@@ -33,7 +33,7 @@ def page(admin_client, subscription_id: int) -> str:
 def test_a_refusal_after_one_attempt_reads_klaviyo_refused_and_the_retry_adds_to_the_history(
     sandbox, settings, admin_client
 ):
-    settings.KLAVIYO_API_KEY = "pk_not_the_sandbox_key"
+    sandbox.add_fault("error", status=400, path_prefix="/api/back-in-stock-subscriptions")
     subscription_id = subscribe()
 
     assert push_subscription.apply(args=[subscription_id]).get() == "failed"
@@ -41,7 +41,7 @@ def test_a_refusal_after_one_attempt_reads_klaviyo_refused_and_the_retry_adds_to
     html = page(admin_client, subscription_id)
     assert "failed (Klaviyo refused: " in html
     assert "gave up after" not in html
-    settings.KLAVIYO_API_KEY = "pk_sandbox_test"
+    sandbox.clear_faults()
     subscriptions_retry(subscription_ids=[subscription_id])
     push_subscription.apply(args=[subscription_id])
 

@@ -105,14 +105,25 @@ def test_a_failed_profile_job_leaves_the_subscription_subscribed_and_is_sent_aga
     assert sandbox.snapshot()["profiles"]["ann@example.com"]["properties"]["Language"] == "en"
 
 
-def test_a_permanent_error_marks_the_subscription_failed_with_klaviyos_detail(sandbox, settings):
-    settings.KLAVIYO_API_KEY = "wrong-key"
+def test_a_permanent_error_marks_the_subscription_failed_with_klaviyos_detail(sandbox):
+    sandbox.add_fault("error", status=400, path_prefix="/api/back-in-stock-subscriptions")
     subscription = subscribe()
 
     assert push_subscription.apply(args=[subscription.id]).get() == "failed"
 
     subscription.refresh_from_db()
     assert subscription.status == "failed"
+    assert "Klaviyo refused" in subscription.last_error and "400" in subscription.last_error
+
+
+def test_a_refused_key_keeps_the_subscription_pending_with_the_reason(sandbox, settings):
+    settings.KLAVIYO_API_KEY = "wrong-key"
+    subscription = subscribe()
+
+    assert push_subscription.apply(args=[subscription.id]).get() == "key-refused"
+
+    subscription.refresh_from_db()
+    assert (subscription.status, subscription.attempts) == ("pending", 0)
     assert "401" in subscription.last_error
     assert "wrong-key" not in subscription.last_error
 
