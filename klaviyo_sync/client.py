@@ -64,6 +64,11 @@ def url_without_credentials(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+# Klaviyo's answers to a key that is wrong, revoked or missing a scope (KLAVIYO.md): a fact
+# about the settings, not about the object or person the call was for.
+KEY_REFUSED_STATUSES = frozenset({401, 403})
+
+
 class KlaviyoError(Exception):
     """A call to Klaviyo that did not succeed. ``retryable`` says whether trying later may help."""
 

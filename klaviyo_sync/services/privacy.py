@@ -15,7 +15,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from backinstock.models import ProfileDeletionRequest
-from klaviyo_sync.client import KlaviyoClient, KlaviyoNotConfigured, KlaviyoPermanentError
+from klaviyo_sync.client import (
+    KEY_REFUSED_STATUSES,
+    KlaviyoClient,
+    KlaviyoNotConfigured,
+    KlaviyoPermanentError,
+)
 from klaviyo_sync.payloads import profile_deletion_body
 from klaviyo_sync.retry import call_with_retries
 
@@ -36,11 +41,11 @@ def profile_deletion_send(
     """Ask Klaviyo to delete the profile of one erasure; then forget the address.
 
     Accepted: the erasure record says so and the request row (the last copy of the address) is
-    deleted. Refused for good (a ``KlaviyoPermanentError`` other than an unset key): the refusal is
-    recorded on the erasure, for an operator to see, and the row deleted too. Retryable errors,
-    settings that allow no request (``KlaviyoNotConfigured``) and a request that could not be
-    sent (no answer, ``status`` None) propagate with the row kept, so that a retry or the sweep
-    sends it later.
+    deleted. Refused for good (a ``KlaviyoPermanentError`` other than an unset or refused key):
+    the refusal is recorded on the erasure, for an operator to see, and the row deleted too.
+    Retryable errors, settings that allow no request (``KlaviyoNotConfigured``), a key Klaviyo
+    refuses (401, 403) and a request that could not be sent (no answer, ``status`` None)
+    propagate with the row kept, so that a retry or the sweep sends it later.
     """
     request = ProfileDeletionRequest.objects.select_related("erasure").filter(id=request_id).first()
     if request is None:
@@ -58,7 +63,9 @@ def profile_deletion_send(
     except KlaviyoNotConfigured:
         raise
     except KlaviyoPermanentError as exc:
-        if exc.status is None:  # never reached Klaviyo: not its refusal, so the row waits
+        # Never reached Klaviyo, or Klaviyo refused the key rather than the request: the row
+        # (the person's request) waits for the sweep.
+        if exc.status is None or exc.status in KEY_REFUSED_STATUSES:
             raise
         record.klaviyo_deletion_result = f"refused: {exc}"[:ERROR_TEXT_LIMIT]
         outcome = ProfileDeletionOutcome.REFUSED

@@ -24,6 +24,7 @@ from django.utils import timezone
 from backinstock.models import Subscription, SubscriptionStatus
 from config.correlation import correlation_id_set
 from klaviyo_sync.client import (
+    KEY_REFUSED_STATUSES,
     KlaviyoClient,
     KlaviyoError,
     KlaviyoNotConfigured,
@@ -47,9 +48,8 @@ from operations.metrics import metric_count
 logger = logging.getLogger(__name__)
 
 MAX_PUSH_ATTEMPTS = 8
-# Klaviyo's answers to a key that is wrong, revoked or missing a scope (KLAVIYO.md): the
-# subscription waits this long and tries again, without using up its attempts.
-KEY_REFUSED_STATUSES = frozenset({401, 403})
+# While Klaviyo refuses the key (``KEY_REFUSED_STATUSES``) a subscription waits this long and
+# tries again, without using up its attempts.
 KEY_REFUSED_RETRY_SECONDS = 60.0
 # How long a push done on its own waits for its profile's bulk import job.
 PROFILE_WAIT_SECONDS = 10.0

@@ -8,6 +8,7 @@ from django.utils import timezone
 from backinstock.models import ErasureRecord, ProfileDeletionRequest, Subscription
 from backinstock.services import person_erase, subscription_create
 from klaviyo_sync import tasks
+from klaviyo_sync.client import KlaviyoPermanentError
 from klaviyo_sync.services.privacy import (
     ProfileDeletionOutcome,
     profile_deletion_ids_to_sweep,
@@ -53,15 +54,26 @@ def test_a_refused_deletion_is_recorded_without_the_key_and_the_address_forgotte
 ):
     subscribe("ann@example.com")
     record = erase_with_profile("ann@example.com")
-    settings.KLAVIYO_API_KEY = "bad-key"
+    sandbox.add_fault("error", status=400, path_prefix="/api/data-privacy-deletion-jobs")
 
     outcome = profile_deletion_send(request_id=ProfileDeletionRequest.objects.get().id)
 
     assert outcome is ProfileDeletionOutcome.REFUSED
     record.refresh_from_db()
     assert record.klaviyo_deletion_result.startswith("refused:")
-    assert "bad-key" not in record.klaviyo_deletion_result
+    assert "ann@example.com" not in record.klaviyo_deletion_result
     assert not ProfileDeletionRequest.objects.exists()
+
+
+def test_a_deletion_whose_key_klaviyo_refuses_waits_for_the_sweep(sandbox, settings):
+    subscribe("ann@example.com")
+    erase_with_profile("ann@example.com")
+    settings.KLAVIYO_API_KEY = "bad-key"
+
+    with pytest.raises(KlaviyoPermanentError):
+        profile_deletion_send(request_id=ProfileDeletionRequest.objects.get().id)
+
+    assert ProfileDeletionRequest.objects.get().email == "ann@example.com"
 
 
 def test_without_a_key_or_while_klaviyo_is_down_the_request_waits_for_the_sweep(
