@@ -1,6 +1,8 @@
 """Writes: subscribing and erasing."""
 
+import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -16,6 +18,7 @@ from backinstock.models import (
     Subscription,
     SubscriptionStatus,
     erasure_email_hash,
+    erasure_email_hashes,
     product_external_id,
     variant_external_id,
 )
@@ -26,6 +29,8 @@ from config.correlation import correlation_id_current
 from config.process_cache import recent
 from operations.metrics import metric_count
 from shop import selectors as shop_selectors
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -400,6 +405,34 @@ def _address_erase(
             # The outbox of the deletion: the dispatcher in the worker sends it.
             ProfileDeletionRequest.objects.create(erasure=record, email=canonical)
     return record
+
+
+def erased_address_pushed(*, email: str) -> bool:
+    """A push of this canonical address reached Klaviyo after its subscription was erased (the
+    erasure came while the push was on the wire), so Klaviyo holds the profile and the
+    back-in-stock subscription again. If the latest erasure of the address (within a day) asked
+    for the Klaviyo profile to go, ask again, once: a new ``ProfileDeletionRequest`` unless one is
+    still waiting. Returns whether one was stored. An erasure without profile deletion asked for
+    nothing more in Klaviyo, so nothing is done.
+    """
+    record = (
+        ErasureRecord.objects.filter(
+            email_hash__in=erasure_email_hashes(email),
+            created_at__gte=timezone.now() - timedelta(days=1),
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    if record is None or not record.klaviyo_deletion_requested:
+        return False
+    with transaction.atomic():
+        if ProfileDeletionRequest.objects.filter(erasure=record).exists():
+            return False  # not sent yet: it deletes what the push created
+        record.klaviyo_deletion_result = PROFILE_DELETION_REQUESTED
+        record.save(update_fields=["klaviyo_deletion_result"])
+        ProfileDeletionRequest.objects.create(erasure=record, email=email)
+    logger.warning("a push reached Klaviyo after its address was erased: deletion asked again")
+    return True
 
 
 def subscriptions_retry(*, subscription_ids: list[int]) -> int:

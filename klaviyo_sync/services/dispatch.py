@@ -26,6 +26,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from backinstock.models import Subscription, SubscriptionStatus
+from backinstock.services import erased_address_pushed
 from config.correlation import correlation_id_set
 from klaviyo_sync.client import KlaviyoClient, KlaviyoError, KlaviyoNotConfigured
 from klaviyo_sync.payloads import back_in_stock_subscription_body
@@ -157,8 +158,9 @@ def _batch_push(*, claimed: list[_Claimed], client: KlaviyoClient) -> Counter[st
             outcomes[_push_failed(subscription, error)] += 1
         else:
             to_send.append(subscription)
-    _accepted_record(already_sent, outcomes)
-    outcomes.update(_send_side_by_side(claimed=to_send, client=client))
+    emails = {subscription.id: subscription.email for subscription in claimed}
+    _accepted_record(already_sent, outcomes, emails)
+    outcomes.update(_send_side_by_side(claimed=to_send, client=client, emails=emails))
     return outcomes
 
 
@@ -168,7 +170,9 @@ def _push_failed(subscription: _Claimed, error: Exception) -> str:
         return subscription_push_error(subscription_id=subscription.id, error=error)
 
 
-def _send_side_by_side(*, claimed: list[_Claimed], client: KlaviyoClient) -> Counter[str]:
+def _send_side_by_side(
+    *, claimed: list[_Claimed], client: KlaviyoClient, emails: dict[int, str]
+) -> Counter[str]:
     """Send the back-in-stock subscriptions of ``claimed`` (their variants exist) on
     ``SEND_CONCURRENCY`` threads, which make only the calls; this thread records the accepted
     ones a lot at a time. Returns how many ended how.
@@ -214,18 +218,25 @@ def _send_side_by_side(*, claimed: list[_Claimed], client: KlaviyoClient) -> Cou
         if len(lot) >= ACCEPTED_RECORD_LOT or (
             lot and time.monotonic() - recorded_at >= ACCEPTED_RECORD_SECONDS
         ):
-            _accepted_record(lot, outcomes)
+            _accepted_record(lot, outcomes, emails)
             lot, recorded_at = [], time.monotonic()
     for thread in threads:
         thread.join()
-    _accepted_record(lot, outcomes)
+    _accepted_record(lot, outcomes, emails)
     return outcomes
 
 
-def _accepted_record(subscription_ids: list[int], outcomes: Counter[str]) -> None:
-    if subscription_ids:
-        subscriptions_accepted(subscription_ids=subscription_ids)
-        outcomes["subscribed"] += len(subscription_ids)
+def _accepted_record(
+    subscription_ids: list[int], outcomes: Counter[str], emails: dict[int, str]
+) -> None:
+    """Mark these accepted; an address erased while its push was on the wire has its Klaviyo
+    profile deletion asked again (``erased_address_pushed``)."""
+    if not subscription_ids:
+        return
+    erased = subscriptions_accepted(subscription_ids=subscription_ids)
+    outcomes["subscribed"] += len(subscription_ids) - len(erased)
+    for email in sorted({emails[i] for i in erased}):
+        erased_address_pushed(email=email)
 
 
 def _send_one(subscription: _Claimed, client: KlaviyoClient) -> str:

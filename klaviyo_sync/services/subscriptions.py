@@ -22,6 +22,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from backinstock.models import Subscription, SubscriptionStatus
+from backinstock.services import erased_address_pushed
 from config.correlation import correlation_id_set
 from klaviyo_sync.client import (
     KEY_REFUSED_STATUSES,
@@ -161,25 +162,28 @@ def subscription_claimed_push(*, subscription_id: int, client: KlaviyoClient) ->
         logger.info(
             "subscription %s accepted by Klaviyo for %s", subscription_id, subscription.variant
         )
-    subscriptions_accepted(subscription_ids=[subscription_id])
+    if subscriptions_accepted(subscription_ids=[subscription_id]):
+        erased_address_pushed(email=subscription.email)
 
 
-def subscriptions_accepted(*, subscription_ids: list[int]) -> None:
+def subscriptions_accepted(*, subscription_ids: list[int]) -> set[int]:
     """Klaviyo accepted the back-in-stock subscriptions of these claimed subscriptions: mark
     them ``subscribed`` and record the accepted attempt of those sent for the first time, in a
     few statements for the lot (the dispatcher calls it every half second or so of sends).
 
-    A subscription erased meanwhile is skipped.
+    Returns the ids of subscriptions erased meanwhile (the caller asks again for the deletion of
+    their addresses' profiles, ``backinstock.services.erased_address_pushed``).
     """
     if not subscription_ids:
-        return
+        return set()
     now = timezone.now()
     with transaction.atomic():
-        first_sent = list(
-            Subscription.objects.filter(id__in=subscription_ids, subscription_sent_at__isnull=True)
+        found = dict(
+            Subscription.objects.filter(id__in=subscription_ids)
             .select_for_update()
-            .values_list("id", flat=True)
+            .values_list("id", "subscription_sent_at")
         )
+        first_sent = [i for i, sent_at in found.items() if sent_at is None]
         marked = Subscription.objects.filter(id__in=subscription_ids).update(
             status=SubscriptionStatus.SUBSCRIBED,
             subscription_sent_at=Coalesce(F("subscription_sent_at"), now),
@@ -196,6 +200,7 @@ def subscriptions_accepted(*, subscription_ids: list[int]) -> None:
             for subscription_id in first_sent
         )
     metric_count("subscription_pushes", marked, outcome=PushResult.SUBSCRIBED.value)
+    return set(subscription_ids) - set(found)
 
 
 def subscription_push_released(*, subscription_id: int, error: Exception) -> None:

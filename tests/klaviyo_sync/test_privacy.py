@@ -1,5 +1,6 @@
 """Sending erasures' Klaviyo profile deletions from the worker (klaviyo_sync.services.privacy)."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -140,3 +141,39 @@ def test_the_sweep_queues_requests_left_waiting(sandbox, monkeypatch):
     ProfileDeletionRequest.objects.update(created_at=timezone.now() - timedelta(hours=1))
     assert tasks.sweep_profile_deletions() == 1
     assert queued == [request_id]
+
+
+@pytest.mark.django_db(transaction=True)  # the dispatcher's threads see committed rows only
+def test_an_address_erased_while_its_push_is_on_the_wire_has_its_profile_deleted_again(sandbox):
+    import threading
+
+    from klaviyo_sync.services.dispatch import subscriptions_dispatch
+
+    subscribe("erase.me@example.com")
+    sandbox.add_fault("slow", delay=1.5, path_prefix="/api/back-in-stock-subscriptions")
+    dispatch = threading.Thread(target=subscriptions_dispatch)
+    dispatch.start()
+    time.sleep(0.7)  # the back-in-stock call is on the wire
+    record = erase_with_profile("erase.me@example.com")
+    assert profile_deletion_send(request_id=ProfileDeletionRequest.objects.get().id) is (
+        ProfileDeletionOutcome.SENT
+    )
+    dispatch.join()
+
+    # Klaviyo took the push after the deletion: the profile is back, so it is deleted again.
+    assert "erase.me@example.com" in sandbox.snapshot()["profiles"]
+    request = ProfileDeletionRequest.objects.get()
+    assert (request.erasure_id, request.email) == (record.id, "erase.me@example.com")
+    assert profile_deletion_send(request_id=request.id) is ProfileDeletionOutcome.SENT
+    assert "erase.me@example.com" not in sandbox.snapshot()["profiles"]
+    assert not Subscription.objects.exists()
+
+
+def test_an_erasure_without_profile_deletion_asks_nothing_more_of_klaviyo():
+    from backinstock.services import erased_address_pushed
+
+    subscribe("keep.profile@example.com")
+    person_erase(email="keep.profile@example.com", source="command", delete_klaviyo_profile=False)
+
+    assert erased_address_pushed(email="keep.profile@example.com") is False
+    assert not ProfileDeletionRequest.objects.exists()
