@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from backinstock.models import Subscription, SubscriptionStatus
 from klaviyo_sync.models import CatalogSyncRun
-from shop.models import Country, DisplayItemTranslation, Language, Pricelist
+from shop.models import Country, DisplayItem, DisplayItemTranslation, Language, Pricelist
 from tests.conftest import DEMO_CATALOG
 from tests.demand import demand_create
 
@@ -192,6 +192,8 @@ def test_the_product_page_and_its_inlines_fit_1440_pixels(page, live_server, db)
         uri="luvtroja-i-tjock-ekologisk-bomull-med-borstad-insida-och-dubbel-huva-svart",
         description="Tjock bomull. " * 40,
     )
+    # The page's title and breadcrumbs name the item by its URI: 200 characters, no hyphen.
+    DisplayItem.objects.filter(id=12366).update(uri="hoodieblack" * 18 + "xy")
     # A select is as wide as its longest choice, in every row; names may have 100 characters.
     Language.objects.create(code="nb", name="Norsk bokmål " + "W" * 87)
     Pricelist.objects.create(name="Outlet " + "W" * 93, currency="EUR")
