@@ -17,7 +17,7 @@ import queue
 import threading
 import time
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -28,7 +28,12 @@ from django.utils import timezone
 from backinstock.models import Subscription, SubscriptionStatus
 from backinstock.services import erased_address_pushed
 from config.correlation import correlation_id_set
-from klaviyo_sync.client import KlaviyoClient, KlaviyoError, KlaviyoNotConfigured
+from klaviyo_sync.client import (
+    KlaviyoClient,
+    KlaviyoError,
+    KlaviyoNotConfigured,
+    KlaviyoRetryableError,
+)
 from klaviyo_sync.payloads import back_in_stock_subscription_body
 from klaviyo_sync.services.back_in_stock_catalog import (
     NotSoldThere,
@@ -67,6 +72,10 @@ class _Claimed:
     correlation_id: str
     variant_external_id: str
     sent_at: datetime | None
+    # The batch could not make the variant exist for a reason that may pass (a 429, a 5xx, a
+    # dropped connection): the push tries again on its own, as if alone, so that one passing
+    # fault costs one subscription an attempt, not every subscription of the variant.
+    ensure_again: bool = False
 
 
 @dataclass
@@ -154,6 +163,8 @@ def _batch_push(*, claimed: list[_Claimed], client: KlaviyoClient) -> Counter[st
         error = not_ensured.get(subscription.variant_external_id)
         if subscription.sent_at is not None:  # sent before a crash: only the marking is left
             already_sent.append(subscription.id)
+        elif isinstance(error, KlaviyoRetryableError):
+            to_send.append(replace(subscription, ensure_again=True))
         elif error is not None:
             outcomes[_push_failed(subscription, error)] += 1
         else:
@@ -241,6 +252,8 @@ def _accepted_record(
 
 def _send_one(subscription: _Claimed, client: KlaviyoClient) -> str:
     """One back-in-stock subscription call; "accepted", or the outcome of the push's failure."""
+    if subscription.ensure_again:
+        return _push_claimed(subscription.id, client)
     with correlation_id_set(subscription.correlation_id):
         try:
             client.back_in_stock_subscription_create(
