@@ -25,6 +25,7 @@ from klaviyo_sync.client import (
 from klaviyo_sync.models import IntegrationSettings
 from klaviyo_sync.payloads import (
     BACK_IN_STOCK_CATEGORY_ID,
+    BackInStockVariantData,
     back_in_stock_category_create_resource,
     back_in_stock_item_attributes,
     back_in_stock_variant_attributes,
@@ -273,9 +274,7 @@ class _Planned:
     variant_hash: str
     variant_exists: bool
     variant_current: bool
-    create_resource: dict[str, object]
-    figure: int
-    sold_there: bool
+    variant_data: BackInStockVariantData
 
 
 def back_in_stock_variants_ensure(
@@ -306,7 +305,7 @@ def back_in_stock_variants_ensure(
     errors: dict[str, Exception] = {}
     one_at_a_time: list[_Planned] = []
     for plan in plans:
-        if not plan.sold_there and not plan.variant_exists:
+        if plan.variant_data.price is None and not plan.variant_exists:
             errors[plan.variant.external_id] = _not_sold_there(plan.variant.external_id)
         elif not (plan.item_current and plan.variant_current):
             one_at_a_time.append(plan)
@@ -363,11 +362,7 @@ def _plans(
                 variant_hash=variant_hash,
                 variant_exists=variant_exists,
                 variant_current=variant_exists and variant_sent_hash == variant_hash,
-                create_resource=catalog_variant_create_resource(
-                    variant=variant_data, attributes=variant_attributes
-                ),
-                figure=variant_data.inventory_quantity,
-                sold_there=variant_data.price is not None,
+                variant_data=variant_data,
             )
         )
     return plans
@@ -412,13 +407,18 @@ def _bulk_create_new(*, client: KlaviyoClient, plans: list[_Planned]) -> list[_P
     created_variants = _bulk_create(
         client=client,
         kind="variant",
-        resources={i: plan.create_resource for i, plan in new_variants.items()},
+        resources={
+            i: catalog_variant_create_resource(
+                variant=plan.variant_data, attributes=plan.variant_attributes
+            )
+            for i, plan in new_variants.items()
+        },
     )
     sent_remember(
         owner=BACK_IN_STOCK,
         kind="variant",
         hashes={i: new_variants[i].variant_hash for i in created_variants},
-        inventory={i: new_variants[i].figure for i in created_variants},
+        inventory={i: new_variants[i].variant_data.inventory_quantity for i in created_variants},
     )
     return [plan for plan in plans if plan.variant.external_id not in created_variants]
 
