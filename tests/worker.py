@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -97,14 +98,19 @@ def running_worker(
 
 
 def process_group_stop(process: subprocess.Popen[bytes], *, grace: float = 15) -> None:
-    """TERM a process started with ``start_new_session`` and its children; KILL after ``grace``."""
+    """TERM a process started with ``start_new_session``, which stops its own children (a
+    Celery worker's warm shutdown lets the running task finish; TERM to its pool processes too
+    would kill that task and log WorkerLostError); KILL the whole group after ``grace``, and
+    whatever of it is left once the process has gone."""
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
+        process.terminate()
         try:
             process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def wait_until(condition, *, timeout: float, interval: float = 0.2, message: str = "") -> None:
