@@ -30,7 +30,7 @@ from strawberry.types import ExecutionResult
 
 from backinstock.apis import SUBSCRIBE_MAX_BODY_BYTES, subscription_create_from_body
 from backinstock.services import back_in_stock_is_enabled
-from backinstock.throttling import SubscribeThrottled, subscribe_throttles_check
+from backinstock.throttling import SubscribeThrottled, client_throttled
 from config.api.errors import ApplicationError
 from config.api.exceptions import api_error_response, flatten_errors
 
@@ -138,10 +138,9 @@ class Mutation:
         # DRF's get_ident reads only META, which Django's request has as DRF's does.
         client = BaseThrottle().get_ident(info.context.request)
         try:
-            # Per client before validation, as the Checkout API's throttle; per address in the
-            # service, counting valid requests only.
-            subscribe_throttles_check(client=client)
-            subscription_create_from_body(_body(input))
+            # Per client and per address as the Checkout API (backinstock.throttling).
+            with client_throttled(client=client) as throttle:
+                subscription_create_from_body(_body(input), client_throttle=throttle)
         except SubscribeThrottled as exc:
             retry_after = max(math.ceil(exc.wait), 1)
             info.context.response.status_code = exc.status_code

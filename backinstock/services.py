@@ -22,7 +22,7 @@ from backinstock.models import (
     product_external_id,
     variant_external_id,
 )
-from backinstock.throttling import email_throttle_slot
+from backinstock.throttling import ClientThrottle, subscribe_throttles_take
 from config.api.errors import FeatureDisabled, InvalidInput
 from config.api.fields import ascii_decimal
 from config.correlation import correlation_id_current
@@ -277,7 +277,13 @@ def _subscription_insert_portable(*, resolved: _Resolved) -> tuple[int, bool] | 
 
 
 def subscription_create(
-    *, item: str, country_code: str, state_code: str | None, email: str, language_code: str | None
+    *,
+    item: str,
+    country_code: str,
+    state_code: str | None,
+    email: str,
+    language_code: str | None,
+    client_throttle: ClientThrottle | None = None,
 ) -> SubscriptionCreateResult:
     """Store a back-in-stock subscription as ``pending`` (flow 1 of ARCHITECTURE.md).
 
@@ -288,8 +294,10 @@ def subscription_create(
     its timing tells whether the address was already subscribed. Nothing here calls Klaviyo or
     the broker: the pending row is the outbox, which the dispatcher in the worker reads
     (``klaviyo_sync.services.dispatch``). Over the per-address throttle, raises
-    ``SubscribeThrottled``: only subscriptions created count against an address, a repeat uses up
-    nothing, and a full window refuses a repeat like a new one (``backinstock.throttling``).
+    ``SubscribeThrottled``: an address's window counts the distinct subscriptions asked for in
+    it, a replay takes no second place, and a full window refuses a repeat like a new one; the
+    request is counted against ``client_throttle`` (the entry point's per-client throttle) in the
+    same round trip (``backinstock.throttling``).
     """
     if not back_in_stock_is_enabled():
         raise FeatureDisabled(
@@ -302,21 +310,20 @@ def subscription_create(
         email=email,
         language_code=language_code,
     )
-    # Only a valid request that creates a subscription counts against its address: invalid ones
-    # naming someone else's address, and replays of an existing subscription, must not lock that
-    # person out (raises ``SubscribeThrottled`` when the address's window is full).
-    with email_throttle_slot(email=resolved.email) as slot:
+    # Only a valid request counts against its address: invalid ones naming someone else's
+    # address must not lock that person out (raises ``SubscribeThrottled`` when over a limit).
+    subscribe_throttles_take(
+        email=resolved.email,
+        variant=resolved.variant_external_id(),
+        client_throttle=client_throttle,
+    )
+    inserted = _subscription_insert(resolved=resolved)
+    if inserted is None:  # the first request for this location and size
+        _variant_create(resolved=resolved)
         inserted = _subscription_insert(resolved=resolved)
-        if inserted is None:  # the first request for this location and size
-            _variant_create(resolved=resolved)
-            inserted = _subscription_insert(resolved=resolved)
-            if inserted is None:
-                raise RuntimeError(
-                    f"back-in-stock variant {resolved.variant_external_id()} vanished"
-                )
-        subscription_id, created = inserted
-        if created:
-            slot.keep()
+        if inserted is None:
+            raise RuntimeError(f"back-in-stock variant {resolved.variant_external_id()} vanished")
+    subscription_id, created = inserted
     metric_count("subscriptions_accepted", outcome="new" if created else "repeat")
     return SubscriptionCreateResult(subscription_id=subscription_id, created=created)
 

@@ -4,39 +4,41 @@ Fixed windows counted in the cache (Redis in production), so every web process s
 count. If the cache cannot be reached the request is let through and the outage is logged:
 subscribing must keep working when Redis is down (ARCHITECTURE.md).
 
-- Per client (``subscribe_throttles_check``, a plain function, so that every entry point applies
-  it the same way: the Checkout API's DRF throttle, the GraphQL mutation): counts every request,
-  before it is read. Over the limit it raises ``SubscribeThrottled`` with the wait, which the
-  API renders as ``429`` with ``Retry-After``.
-- Per address (``email_throttle_slot``, applied by ``subscription_create`` for every entry
-  point): counts only the subscriptions a valid request creates. Its key is the mailbox the
-  address delivers to (``email_throttle_key``): ``carol+1`` … ``carol+12``, and Gmail's dotted
-  spellings ``a.n.n@googlemail.com`` and ``ann@gmail.com``, are one person asking again. The
-  limit is on how many subscriptions one address can be given, which is what a flood of
-  someone's address over many sizes abuses; a repeat of an existing subscription (idempotent,
-  CONTRACT §3) gives it nothing, so replaying a shopper's request cannot lock them out.
+- Per client (``client_throttled``, around the whole request at every entry point that has one:
+  the Checkout API, the GraphQL mutation): every request counts, valid or not. Over the limit
+  the request raises ``SubscribeThrottled`` with the wait, which the API renders as ``429`` with
+  ``Retry-After``. A process that has refused a client remembers it until the window ends and
+  refuses it again before reading its request, so a flood from one client costs neither Redis
+  nor the database.
+- Per address (``subscribe_throttles_take``, called by ``subscription_create`` for every entry
+  point once the request is valid): the window holds the distinct subscriptions an address has
+  asked for in it, new or existing, each once. Its key is the mailbox the address delivers to
+  (``email_throttle_key``): ``carol+1`` … ``carol+12``, and Gmail's dotted spellings
+  ``a.n.n@googlemail.com`` and ``ann@gmail.com``, are one person asking again. The limit is on
+  how many subscriptions one address can be given, which is what a flood of someone's address
+  over many sizes abuses; replaying one subscription any number of times takes one place, so
+  replaying a shopper's request cannot lock them out, and a failed insert retried takes no
+  second place.
 
-The per-address rule, and why it is race-safe: a request takes a place in the address's window
-before it inserts (an atomic check-and-increment, refused when the window is full), and gives
-the place back when its insert found the subscription already there (or failed). Concurrent
-requests for many sizes therefore never create more than the limit, whereas counting only after
-an insert could be overtaken by every request in flight. While a window is full, a repeat is
-refused like a new size: a 201 for a repeat next to a 429 for a new size would tell whether the
-address is subscribed. Both outcomes (kept or given back) cost the same one round trip, so that
-the timing does not tell them apart either. The one cost: a place is held for the few
-milliseconds a request takes, so a flood of concurrent replays can make a request arriving in
-that instant see a full window; the per-client throttle bounds such floods, and nothing is held
-once they stop.
+The per-address rule, and why it is race-safe: a request adds its subscription (a hash of the
+canonical address and the back-in-stock variant) to the address's window before it inserts, in
+one atomic step that refuses when the window is full. Concurrent requests for many sizes
+therefore never create more than the limit. While a window is full, a repeat is refused like a
+new size: a 201 for a repeat next to a 429 for a new size would tell whether the address is
+subscribed; a new and a repeated subscription do the same Redis work, so the timing does not
+tell them apart either.
 
-On Redis each step is one round trip (a small Lua script); the cache API's ``add`` and ``incr``
-take three per throttle (``incr`` checks that the key exists first), each with a new client
-object, and these throttles run on every subscribe request (bench/README.md, "Load").
+A valid request of a client-throttled entry point does both in one Redis round trip (a small Lua
+script); a request refused before it reaches the per-address step is counted against its client
+on its way out. The cache API's ``add`` and ``incr`` would take three round trips per throttle,
+each with a new client object, on every subscribe request (bench/README.md, "Load").
 """
 
 import contextlib
 import functools
 import hashlib
 import logging
+import threading
 import time
 import weakref
 from collections.abc import Iterator
@@ -48,8 +50,6 @@ from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.exceptions import Throttled
-from rest_framework.request import Request
-from rest_framework.throttling import BaseThrottle
 
 from backinstock.emails import email_throttle_key
 
@@ -127,60 +127,6 @@ def window_counts(windows: list[tuple[str, int]]) -> list[int]:
     return [int(count) for count in script(keys=keys, args=[p + 1 for _, p in windows])]
 
 
-# Take a place in a window unless it is full: 0 when full, else the count with this place.
-_PLACE_TAKE_SCRIPT = """
-local count = tonumber(redis.call('GET', KEYS[1]) or '0')
-if count >= tonumber(ARGV[1]) then return 0 end
-count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-return count
-"""
-# Keep (ARGV[1] '0') or give back ('1') a place taken; never below zero, and never a key brought
-# back to life without an expiry once its window has ended. Both do the same work.
-_PLACE_SETTLE_SCRIPT = """
-local count = tonumber(redis.call('GET', KEYS[1]) or '0')
-if ARGV[1] == '1' and count > 0 then return redis.call('DECR', KEYS[1]) end
-return count
-"""
-
-
-def window_place_take(*, key: str, limit: int, period: int) -> bool:
-    """Take one place in the window ``key`` (of ``limit`` places, ``period`` seconds) unless full.
-
-    Atomic on Redis (one round trip), so concurrent callers never take more than ``limit``
-    places; a refused caller takes none. Returns whether a place was taken. Raises if the cache
-    fails.
-    """
-    backend = caches[DEFAULT_CACHE_ALIAS]
-    if not isinstance(backend, RedisCache):
-        # Local memory (development, the demo): one process, nothing to race with but threads.
-        if (backend.get(key) or 0) >= limit:
-            return False
-        backend.add(key, 0, timeout=period + 1)
-        backend.incr(key)
-        return True
-    full_key = backend.make_and_validate_key(key)
-    script = _redis_script(backend, _PLACE_TAKE_SCRIPT, full_key)
-    return int(script(keys=[full_key], args=[limit, period + 1])) > 0
-
-
-def window_place_settle(*, key: str, give_back: bool) -> None:
-    """Keep the place taken in the window ``key``, or give it back (``give_back``).
-
-    One round trip on Redis either way. A window that has ended is left alone. Raises if the
-    cache fails.
-    """
-    backend = caches[DEFAULT_CACHE_ALIAS]
-    if not isinstance(backend, RedisCache):
-        if give_back and (backend.get(key) or 0) > 0:
-            with contextlib.suppress(ValueError):  # expired in between
-                backend.decr(key)
-        return
-    full_key = backend.make_and_validate_key(key)
-    script = _redis_script(backend, _PLACE_SETTLE_SCRIPT, full_key)
-    script(keys=[full_key], args=["1" if give_back else "0"])
-
-
 @dataclass(frozen=True)
 class _Window:
     scope: str
@@ -213,7 +159,7 @@ def _window(*, scope: str, identity: str, now: float) -> _Window | None:
         return None
     limit, period = rate
     window = int(now // period)
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
+    digest = _digest(identity)
     return _Window(
         scope=scope,
         key=f"throttle:{scope}:{digest}:{window}",
@@ -223,94 +169,188 @@ def _window(*, scope: str, identity: str, now: float) -> _Window | None:
     )
 
 
-def subscribe_throttles_check(*, client: str) -> None:
-    """Count one subscribe request of ``client``; raise ``SubscribeThrottled`` if over its limit.
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
-    ``client`` is the client's identity (its IP address, as DRF's ``get_ident`` gives it). Every
-    request counts, valid or not. If the cache cannot be reached, logs a warning and returns
-    (fail open). The per-address throttle is ``email_throttle_slot``.
-    """
-    now = time.time()
-    window = _window(scope=SCOPE_CLIENT, identity=client, now=now) if client else None
-    if window is None:
-        return
-    try:
-        [count] = window_counts([(window.key, window.period)])
-    except Exception:  # any cache failure: fail open, visibly
-        logger.warning(
-            "throttle %s: cache unreachable, request let through", window.scope, exc_info=True
-        )
-        return
-    if count > window.limit:
-        raise SubscribeThrottled(wait=window.ends_at - now)
+
+# --- per client -------------------------------------------------------------------------------
+
+# Clients this process refused, by window key: the end of the window (time.time()). Bounded: a
+# flood of distinct clients drops the entries whose window has ended, then all.
+_clients_refused: dict[str, float] = {}
+_CLIENTS_REFUSED_MAX = 10_000
+
+
+def client_refusals_forget() -> None:
+    """Forget the clients this process refused (tests; a changed limit takes effect at once)."""
+    _clients_refused.clear()
+
+
+def _client_refused(window: _Window, now: float) -> SubscribeThrottled:
+    if len(_clients_refused) >= _CLIENTS_REFUSED_MAX:
+        for key, ends_at in list(_clients_refused.items()):
+            if ends_at <= now:
+                _clients_refused.pop(key, None)
+        if len(_clients_refused) >= _CLIENTS_REFUSED_MAX:
+            _clients_refused.clear()
+    _clients_refused[f"{window.key}:{window.limit}"] = window.ends_at
+    return SubscribeThrottled(wait=window.ends_at - now)
 
 
 @dataclass
-class EmailThrottleSlot:
-    """A place in an address's window, held while a request stores its subscription.
+class ClientThrottle:
+    """The per-client throttle of one subscribe request, counted once: by
+    ``subscribe_throttles_take`` together with the address's, or by ``client_throttled`` on the
+    way out of a request that did not get that far. ``window`` None: the throttle is off."""
 
-    ``keep()`` once the request created a subscription; a slot left unkept is given back.
-    """
+    window: _Window | None
+    now: float
+    counted: bool = False
 
-    window: _Window | None  # None: the throttle is off, or the cache could not be reached
-    kept: bool = False
-
-    def keep(self) -> None:
-        self.kept = True
+    def count(self) -> None:
+        """Count the request now (one round trip); ``SubscribeThrottled`` if over the limit.
+        Fails open: an unreachable cache is logged and the request let through."""
+        if self.counted:
+            return
+        self.counted = True
+        if self.window is None:
+            return
+        try:
+            [count] = window_counts([(self.window.key, self.window.period)])
+        except Exception:  # any cache failure: fail open, visibly
+            logger.warning(
+                "throttle %s: cache unreachable, request let through",
+                self.window.scope,
+                exc_info=True,
+            )
+            return
+        if count > self.window.limit:
+            raise _client_refused(self.window, self.now)
 
 
 @contextlib.contextmanager
-def email_throttle_slot(*, email: str) -> Iterator[EmailThrottleSlot]:
-    """The per-address throttle around storing one subscription for ``email`` (canonical).
+def client_throttled(*, client: str) -> Iterator[ClientThrottle]:
+    """The per-client throttle around one subscribe request of ``client`` (its IP address, as
+    DRF's ``get_ident`` gives it).
 
-    On entry takes a place in the window of the address's mailbox (``email_throttle_key``), or
-    raises ``SubscribeThrottled`` with the wait when the window is full (for a repeat as for a
-    new subscription). On exit keeps the place if the block called ``slot.keep()`` (it created a
-    subscription), else gives it back: repeats and failed requests use up nothing. The rule and
-    why it is race-safe: this module's docstring. If the cache cannot be reached, logs a warning
-    and lets the request through (fail open).
+    Raises ``SubscribeThrottled`` at once when this process refused the client earlier in the
+    same window. The block passes the yielded ``ClientThrottle`` to ``subscription_create``,
+    which counts it with the per-address throttle in one round trip; if the block raises before
+    that (invalid input, back in stock off), the request is counted here, and over the limit its
+    error becomes ``SubscribeThrottled``: every request counts, and a throttled client gets 429
+    whatever it sent.
     """
     now = time.time()
-    window = _window(scope=SCOPE_EMAIL, identity=email_throttle_key(email), now=now)
+    window = _window(scope=SCOPE_CLIENT, identity=client, now=now) if client else None
     if window is not None:
-        try:
-            taken = window_place_take(key=window.key, limit=window.limit, period=window.period)
-        except Exception:  # any cache failure: fail open, visibly
-            logger.warning(
-                "throttle %s: cache unreachable, request let through", window.scope, exc_info=True
-            )
-            window = None
-        else:
-            if not taken:
-                raise SubscribeThrottled(wait=window.ends_at - now)
-    slot = EmailThrottleSlot(window=window)
+        ends_at = _clients_refused.get(f"{window.key}:{window.limit}")
+        if ends_at is not None and ends_at > now:
+            raise SubscribeThrottled(wait=ends_at - now)
+    throttle = ClientThrottle(window=window, now=now)
     try:
-        yield slot
-    finally:
-        if slot.window is not None:
+        yield throttle
+    except SubscribeThrottled:
+        raise
+    except Exception as exc:
+        if not throttle.counted:
             try:
-                window_place_settle(key=slot.window.key, give_back=not slot.kept)
-            except Exception:  # the place stays taken until its window ends
-                logger.warning(
-                    "throttle %s: cache unreachable, place not settled",
-                    slot.window.scope,
-                    exc_info=True,
-                )
+                throttle.count()
+            except SubscribeThrottled as throttled:
+                raise throttled from exc
+        raise
 
 
-class SubscribePerClientThrottle(BaseThrottle):
-    """Per client address (``REMOTE_ADDR``, or ``X-Forwarded-For`` behind trusted proxies)."""
+# --- per address, with the client's count -------------------------------------------------------
 
-    def __init__(self) -> None:
-        self.wait_seconds: float | None = None
+# KEYS: the client's window (when ARGV[1] is '1'), then the address's window (when there is one).
+# ARGV: counting the client '1'/'0', its TTL and limit; the address's TTL and limit; the member.
+# Answers {client count (0 when not counted), 1 taken | 0 address full | -1 client over}.
+_TAKE_SCRIPT = """
+local n = 1
+local client_count = 0
+if ARGV[1] == '1' then
+    client_count = redis.call('INCR', KEYS[1])
+    if client_count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+    if client_count > tonumber(ARGV[3]) then return {client_count, -1} end
+    n = 2
+end
+if KEYS[n] then
+    local size = redis.call('SCARD', KEYS[n])
+    if size >= tonumber(ARGV[5]) then return {client_count, 0} end
+    redis.call('SADD', KEYS[n], ARGV[6])
+    if size == 0 then redis.call('EXPIRE', KEYS[n], ARGV[4]) end
+end
+return {client_count, 1}
+"""
 
-    def allow_request(self, request: Request, view: Any) -> bool:
-        try:
-            subscribe_throttles_check(client=self.get_ident(request))
-        except SubscribeThrottled as exc:
-            self.wait_seconds = exc.wait
-            return False
-        return True
+_local_lock = threading.Lock()  # the local-memory cache's stand-in for the script's atomicity
 
-    def wait(self) -> float | None:
-        return self.wait_seconds
+
+def _take_locally(
+    client: _Window | None, address: _Window | None, member: str
+) -> tuple[bool, bool]:
+    """``_TAKE_SCRIPT`` on Django's local-memory cache (development, the demo: one process)."""
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    with _local_lock:
+        if client is not None:
+            backend.add(client.key, 0, timeout=client.period + 1)
+            if backend.incr(client.key) > client.limit:
+                return False, True
+        if address is not None:
+            members = backend.get(address.key) or frozenset()
+            if len(members) >= address.limit:
+                return True, False
+            backend.set(address.key, members | {member}, timeout=address.period + 1)
+    return True, True
+
+
+def subscribe_throttles_take(
+    *, email: str, variant: str, client_throttle: ClientThrottle | None
+) -> None:
+    """Take the subscription's place in its address's window, and count the request against its
+    client (``client_throttle``, unless None or counted already): one round trip on Redis.
+
+    ``email``: the canonical address; ``variant``: the back-in-stock variant's external id.
+    Raises ``SubscribeThrottled`` with the wait when the client is over its limit (the address's
+    window is then left alone) or the address's window is full (for a repeat as for a new
+    subscription). The rule and why it is race-safe: this module's docstring. If the cache
+    cannot be reached, logs a warning and lets the request through (fail open).
+    """
+    now = time.time()
+    address = _window(scope=SCOPE_EMAIL, identity=email_throttle_key(email), now=now)
+    client = None
+    if client_throttle is not None and not client_throttle.counted:
+        client_throttle.counted = True
+        client = client_throttle.window
+    if client is None and address is None:
+        return
+    member = _digest(f"{email}\n{variant}")
+    try:
+        backend = caches[DEFAULT_CACHE_ALIAS]
+        if isinstance(backend, RedisCache):
+            windows = [window for window in (client, address) if window is not None]
+            keys = [backend.make_and_validate_key(window.key) for window in windows]
+            script = _redis_script(backend, _TAKE_SCRIPT, keys[0])
+            args = [
+                "1" if client is not None else "0",
+                client.period + 1 if client else 0,
+                client.limit if client else 0,
+                address.period + 1 if address else 0,
+                address.limit if address else 0,
+                member,
+            ]
+            _, outcome = (int(value) for value in script(keys=keys, args=args))
+            client_allowed, address_allowed = outcome != -1, outcome != 0
+        else:
+            client_allowed, address_allowed = _take_locally(client, address, member)
+    except Exception:  # any cache failure: fail open, visibly
+        logger.warning(
+            "throttle %s: cache unreachable, request let through", SCOPE_EMAIL, exc_info=True
+        )
+        return
+    if not client_allowed:
+        assert client is not None
+        raise _client_refused(client, now)
+    if not address_allowed:
+        assert address is not None
+        raise SubscribeThrottled(wait=address.ends_at - now)

@@ -8,20 +8,25 @@ dropped, a warning logged, and Redis left alone for ``OUTAGE_PAUSE_SECONDS``, so
 a request at most one short timeout. Without ``REDIS_URL`` (the demo) each process keeps its own
 figures in memory, and ``/metrics`` shows the web process's only.
 
-Within a web request the writes are held back and sent with the request's own figure in one
-Redis round trip (``request_metrics_middleware``).
+Writes are not sent one by one: each process sums what it records and a thread of its own sends
+the sums every ``METRICS_FLUSH_SECONDS`` (1 s by default) in one Redis round trip, so that a web
+request or a push pays nothing for its figures (bench/README.md, "Load": a round trip per request
+was a tenth of the subscribe endpoint's time). A scrape therefore shows a figure up to that long
+after it was recorded; a process that stops sends what it holds on its way out (``atexit``), and
+one that is killed loses at most that second. With the setting at 0 every write is sent at once
+(the tests).
 """
 
 from __future__ import annotations
 
-import contextvars
+import atexit
 import json
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -184,18 +189,61 @@ def metrics_store() -> _MemoryStore | _RedisStore:
         return _stores[url]
 
 
-# Within a web request, writes are collected here and sent together at its end.
-_metrics_buffer: contextvars.ContextVar[list[Operation] | None] = contextvars.ContextVar(
-    "metrics_metrics_buffer", default=None
-)
+class _Outbox:
+    """What this process recorded and has not sent yet, summed per field; a daemon thread sends
+    it every ``METRICS_FLUSH_SECONDS``. After a fork the child drops what it inherited (the parent
+    sends that) and starts a thread of its own on its first write."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._sums: dict[tuple[str, str], float] = {}
+        self._thread: threading.Thread | None = None
+
+    def add(self, operations: list[Operation], *, every: float) -> None:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._pid, self._sums, self._thread = os.getpid(), {}, None
+            for kind, key, amount in operations:
+                self._sums[kind, key] = self._sums.get((kind, key), 0.0) + amount
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._send_every, args=(every,), name="metrics-outbox", daemon=True
+                )
+                self._thread.start()
+
+    def send(self) -> None:
+        """Send what is held now, in one round trip (fails open like every write)."""
+        with self._lock:
+            if self._pid != os.getpid() or not self._sums:
+                return
+            sums, self._sums = self._sums, {}
+        metrics_store().apply([(kind, key, amount) for (kind, key), amount in sums.items()])
+
+    def _send_every(self, seconds: float) -> None:
+        while True:
+            time.sleep(seconds)
+            try:
+                self.send()
+            except Exception:  # never let the thread die: the next round sends again
+                logger.warning("metrics: sending failed", exc_info=True)
+
+
+_outbox = _Outbox()
+atexit.register(_outbox.send)
 
 
 def _send(operations: list[Operation]) -> None:
-    buffer = _metrics_buffer.get()
-    if buffer is not None:
-        buffer.extend(operations)
-    else:
+    every = float(settings.METRICS_FLUSH_SECONDS)
+    if every > 0 and settings.REDIS_URL:
+        _outbox.add(operations, every=every)
+    else:  # at once: the tests, and the demo's in-process figures
         metrics_store().apply(operations)
+
+
+def metrics_send_now() -> None:
+    """Send the figures this process holds (before a scrape, or a process's planned exit)."""
+    _outbox.send()
 
 
 def _labels(spec: MetricSpec, labels: dict[str, Any]) -> dict[str, str]:
@@ -239,20 +287,6 @@ def metric_observe(name: str, value: float, **labels: Any) -> None:
     )
 
 
-@contextmanager
-def metrics_buffered() -> Iterator[None]:
-    """Hold the metric writes of a block (a web request, a sending thread's batch) and send them
-    in one round trip at its end. Per thread: a thread started inside the block writes at once."""
-    token = _metrics_buffer.set([])
-    try:
-        yield
-    finally:
-        operations = _metrics_buffer.get() or []
-        _metrics_buffer.reset(token)
-        if operations:
-            metrics_store().apply(operations)
-
-
 # --- reading, for /metrics ------------------------------------------------------------------
 
 
@@ -264,6 +298,7 @@ class StoredFigures:
 
     @classmethod
     def read(cls) -> StoredFigures:
+        metrics_send_now()  # this process's own figures, up to the moment
         grouped: dict[str, dict[tuple[tuple[str, str], ...], dict[str, float]]] = {}
         for key, value in metrics_store().read().items():
             try:
@@ -283,4 +318,5 @@ class StoredFigures:
 
 def metrics_reset() -> None:
     """Forget every stored figure (tests; an operator starting afresh)."""
+    metrics_send_now()
     metrics_store().clear()

@@ -7,6 +7,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from backinstock.throttling import client_refusals_forget
 from klaviyo_sync.models import IntegrationSettings
 from shop.models import Country, Language, Size, State
 from tests.factories import (
@@ -26,8 +27,10 @@ DEMO_CATALOG = Path(__file__).resolve().parent.parent / "shop" / "catalogs" / "d
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    """Throttle counters live in the cache (Redis db 15 in tests): every test starts from zero."""
+    """Throttle counters live in the cache (Redis db 15 in tests): every test starts from zero,
+    and with no client remembered as refused by this process."""
     cache.clear()
+    client_refusals_forget()
     yield
 
 

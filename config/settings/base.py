@@ -336,6 +336,8 @@ CELERY_BEAT_MAX_LOOP_INTERVAL = OPERATIONS_HEARTBEAT_SECONDS
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 # Bearer token of /metrics; empty closes it (403).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Each process sums its figures and sends them to Redis this often (0: every write at once).
+METRICS_FLUSH_SECONDS = env.float("METRICS_FLUSH_SECONDS", default=1.0)
 
 # --- Operations: logs, correlation ids, Sentry ------------------------------------------------
 

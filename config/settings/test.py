@@ -14,6 +14,8 @@ os.environ.setdefault("KLAVIYO_API_URL", "http://127.0.0.1:9")
 # Tests change the catalog and the switch between requests and expect the next request to see
 # it: no per-process memory of them, except in the tests of that memory.
 os.environ.setdefault("STOREFRONT_CACHE_SECONDS", "0")
+# Tests read a figure right after the code under test records it, often in another process.
+os.environ.setdefault("METRICS_FLUSH_SECONDS", "0")
 
 from .base import *  # noqa: F403
 

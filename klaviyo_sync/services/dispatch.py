@@ -48,7 +48,6 @@ from klaviyo_sync.services.subscriptions import (
     subscription_push_released,
     subscriptions_accepted,
 )
-from operations.metrics import metrics_buffered
 
 logger = logging.getLogger(__name__)
 
@@ -200,18 +199,17 @@ def _send_side_by_side(
 
     def send() -> None:
         try:
-            with metrics_buffered():
-                while True:
+            while True:
+                with lock:
+                    if not waiting:
+                        return
+                    subscription = waiting.popleft()
+                outcome = _send_one(subscription, client)
+                if outcome == "accepted":
+                    accepted.put(subscription.id)
+                else:
                     with lock:
-                        if not waiting:
-                            return
-                        subscription = waiting.popleft()
-                    outcome = _send_one(subscription, client)
-                    if outcome == "accepted":
-                        accepted.put(subscription.id)
-                    else:
-                        with lock:
-                            outcomes[outcome] += 1
+                        outcomes[outcome] += 1
         finally:
             connection.close()
 

@@ -6,7 +6,11 @@ import time
 
 import pytest
 from django.db import connection
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
+from backinstock.apis import ShipTo, SubscribeInputSerializer, _subscribe_input_plain
 from backinstock.models import BackInStockProduct, BackInStockVariant, Subscription
 from tests.factories import DisplayItemFactory, SizeFactory
 
@@ -590,3 +594,61 @@ def test_an_item_id_that_is_not_ascii_digits_is_not_found_never_a_500(api_client
     assert response.status_code == 400
     assert response.json() == {"errors": {"item": f"item {item} not found"}}
     assert not Subscription.objects.exists()
+
+
+# --- The plain parse of the usual body agrees with the serializer -------------------------------
+
+
+_USUAL = {"item": "12366-23400", "email": "ann@example.com", "language": "sv"}
+_USUAL_SHIP_TO = {"country": "US", "state": "NY"}
+_MAX_LENGTHS = {"item": 100, "email": 254, "language": 10, "country": 10, "state": 10}
+
+
+def _odd(usual: str, max_length: int) -> st.SearchStrategy[object]:
+    """Values of one field: around its length limit, blank, padded, odd or not text at all."""
+    around_limit = st.integers(max_length - 2, max_length + 2).flatmap(
+        lambda size: st.text(min_size=size, max_size=size)
+    )
+    return st.one_of(
+        st.sampled_from([f" {usual} ", usual.lower(), "", "  ", "\x00", "a\ud800", "\u2003x"]),
+        around_limit,
+        st.text(max_size=8),
+        st.one_of(st.none(), st.integers(), st.floats(), st.booleans(), st.just([])),
+    )
+
+
+@hypothesis_settings(
+    max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data(), odd_fields=st.sets(st.sampled_from(sorted(_MAX_LENGTHS)), min_size=1))
+def test_the_plain_parse_takes_only_what_the_serializer_takes_and_as_it_would(data, odd_fields):
+    """The usual body skips DRF's serializer (``_subscribe_input_plain``); whatever it accepts,
+    the serializer must accept with the same values, so every error stays the serializer's. One
+    or more fields are odd (or absent), the others usual."""
+    values = {**_USUAL, **_USUAL_SHIP_TO}
+    for name in sorted(odd_fields):
+        if data.draw(st.booleans(), label=f"{name} absent"):
+            del values[name]
+        else:
+            values[name] = data.draw(_odd(str(values[name]), _MAX_LENGTHS[name]), label=name)
+    ship_to = {key: values.pop(key) for key in ("country", "state") if key in values}
+    body = {**values, "shipTo": ship_to}
+
+    plain = _subscribe_input_plain(body)
+
+    serializer = SubscribeInputSerializer(data=body)
+    if plain is not None:
+        assert serializer.is_valid(), serializer.errors
+        assert plain == dict(serializer.validated_data)
+
+
+def test_the_plain_parse_takes_the_usual_bodies():
+    usual = {"item": "12366-23400", "shipTo": {"country": "se"}, "email": " Ann@Example.com "}
+    assert _subscribe_input_plain(usual) == {
+        "item": "12366-23400",
+        "email": "Ann@Example.com",
+        "shipTo": ShipTo(country="SE", state=None),
+    }
+    with_state = {**usual, "shipTo": {"country": "US", "state": "ny"}, "language": ""}
+    assert _subscribe_input_plain(with_state)["shipTo"] == ShipTo(country="US", state="NY")
+    assert _subscribe_input_plain(with_state)["language"] == ""

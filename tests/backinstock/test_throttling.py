@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from rest_framework.test import APIClient
@@ -13,9 +14,9 @@ from rest_framework.test import APIClient
 from backinstock.models import Subscription
 from backinstock.throttling import (
     SubscribeThrottled,
-    email_throttle_slot,
+    client_throttled,
     rate_parse,
-    subscribe_throttles_check,
+    subscribe_throttles_take,
 )
 from shop.models import Size
 from tests.backinstock.conftest import assert_waits_to_the_end_of_its_window
@@ -244,39 +245,77 @@ def test_a_concurrent_flood_of_sizes_for_one_address_creates_no_more_than_its_li
     assert Subscription.objects.count() == 3
 
 
+def count_client(client: str) -> None:
+    """One request of ``client`` that never reaches the per-address step."""
+    with client_throttled(client=client) as throttle:
+        throttle.count()
+
+
 def test_the_per_client_throttle_can_be_applied_outside_the_rest_api(settings):
     settings.SUBSCRIBE_RATE_PER_CLIENT = "2/min"
 
-    subscribe_throttles_check(client="10.0.4.1")
-    subscribe_throttles_check(client="10.0.4.1")
+    count_client("10.0.4.1")
+    count_client("10.0.4.1")
     with pytest.raises(SubscribeThrottled) as over_client:
-        subscribe_throttles_check(client="10.0.4.1")
-    subscribe_throttles_check(client="10.0.4.2")
+        count_client("10.0.4.1")
+    count_client("10.0.4.2")
 
     assert 1 <= over_client.value.wait <= 60
     assert over_client.value.status_code == 429
 
 
-def test_an_address_slot_is_kept_only_when_the_block_keeps_it(settings):
+def test_a_request_refused_before_the_address_step_is_counted_against_its_client(settings):
+    settings.SUBSCRIBE_RATE_PER_CLIENT = "2/min"
+
+    for _ in range(2):
+        with pytest.raises(ValueError), client_throttled(client="10.0.4.3"):
+            raise ValueError("invalid input")
+    with pytest.raises(SubscribeThrottled) as over_client, client_throttled(client="10.0.4.3"):
+        raise ValueError("invalid input")
+
+    assert isinstance(over_client.value.__cause__, ValueError)
+
+
+def test_a_refused_client_is_refused_by_its_process_without_asking_redis(settings):
+    settings.SUBSCRIBE_RATE_PER_CLIENT = "1/min"
+    count_client("10.0.4.4")
+    with pytest.raises(SubscribeThrottled):
+        count_client("10.0.4.4")
+    cache.clear()  # Redis forgets the count: only the process's memory can refuse now
+
+    with pytest.raises(SubscribeThrottled) as again, client_throttled(client="10.0.4.4"):
+        pytest.fail("the block must not run for a client refused in this window")
+
+    assert 0 < again.value.wait <= 60
+    count_client("10.0.4.5")  # other clients are untouched
+
+
+def test_an_address_window_counts_distinct_subscriptions_once_each(settings):
     settings.SUBSCRIBE_RATE_PER_EMAIL = "2/hour"
     dan = "dan@example.com"
 
-    for _ in range(5):
-        with email_throttle_slot(email=dan):
-            pass  # a repeat: nothing created
-    for i in range(2):
-        with email_throttle_slot(email=f"dan+{i}@example.com") as slot:
-            slot.keep()
-    with pytest.raises(SubscribeThrottled) as over_email, email_throttle_slot(email=dan):
-        pass
+    for _ in range(5):  # replays of one subscription, or a failed insert retried
+        subscribe_throttles_take(email=dan, variant="12366_SE_00_23400", client_throttle=None)
+    subscribe_throttles_take(
+        email="dan+1@example.com", variant="12366_SE_00_23400", client_throttle=None
+    )
+    for variant in ("12366_SE_00_23400", "12366_DE_00_23400"):  # full: a repeat as a new one
+        with pytest.raises(SubscribeThrottled) as over_email:
+            subscribe_throttles_take(email=dan, variant=variant, client_throttle=None)
+        assert 0 < over_email.value.wait <= 3600
+    subscribe_throttles_take(
+        email="eve@example.com", variant="12366_SE_00_23400", client_throttle=None
+    )
 
-    assert 0 < over_email.value.wait <= 3600
-    with pytest.raises(RuntimeError), email_throttle_slot(email="eve@example.com"):
-        raise RuntimeError("the insert failed")
-    with email_throttle_slot(email="eve@example.com") as slot:
-        slot.keep()
-    with email_throttle_slot(email="eve@example.com") as slot:
-        slot.keep()  # the failed request gave its place back
+
+def test_a_client_over_its_limit_leaves_the_address_window_alone(settings):
+    settings.SUBSCRIBE_RATE_PER_CLIENT = "1/min"
+    settings.SUBSCRIBE_RATE_PER_EMAIL = "1/hour"
+    count_client("10.0.4.6")
+
+    with pytest.raises(SubscribeThrottled), client_throttled(client="10.0.4.6") as throttle:
+        subscribe_throttles_take(email="fay@example.com", variant="v1", client_throttle=throttle)
+    subscribe_throttles_take(email="fay@example.com", variant="v2", client_throttle=None)
 
 
 def test_none_turns_a_throttle_off(api_client, settings):
@@ -317,17 +356,25 @@ def test_subscribing_keeps_working_and_logs_while_redis_is_down(
 
     private_redis.stop()
     started = time.monotonic()
-    while_down = [subscribe(api_client, email=f"b{i}@example.com").status_code for i in range(5)]
+    while_down = [
+        subscribe(api_client, email=f"b{i}@example.com", address="10.0.0.2").status_code
+        for i in range(5)
+    ]
     elapsed = time.monotonic() - started
+    # The client refused in this window stays refused: its process remembers it.
+    still_refused = subscribe(api_client, email="b9@example.com").status_code
 
     assert while_down == [201] * 5
+    assert still_refused == 429
     assert elapsed < 5, "a Redis outage must not make each request wait long"
     assert "cache unreachable" in caplog.text
     assert Subscription.objects.filter(email__startswith="b").count() == 5
-    subscribe_throttles_check(client="10.0.0.1")  # fails open too
-    with email_throttle_slot(email="b0@example.com") as slot:
-        slot.keep()
+    count_client("10.0.0.9")  # fails open too
+    subscribe_throttles_take(email="b0@example.com", variant="v", client_throttle=None)
 
     private_redis.start()
-    back = [subscribe(api_client, email=f"c{i}@example.com").status_code for i in range(3)]
+    back = [
+        subscribe(api_client, email=f"c{i}@example.com", address="10.0.0.3").status_code
+        for i in range(3)
+    ]
     assert back == [201, 201, 429]

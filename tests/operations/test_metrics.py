@@ -168,3 +168,45 @@ def test_domain_figures_follow_a_subscription_from_acceptance_to_klaviyo_and_a_r
     assert after[("backinstock_restocks_total", ())] == 1
     created = (("rate_class", "back_in_stock"), ("status", "202"))
     assert after[("backinstock_klaviyo_requests_total", created)] == 1
+
+
+def _stored_restocks() -> float:
+    """The restock counter as Redis holds it, without sending this process's own first."""
+    return sum(value for field, value in metrics_store().read().items() if "restocks" in field)
+
+
+def test_a_process_sums_its_figures_and_sends_them_together_within_the_flush_interval(settings):
+    settings.METRICS_FLUSH_SECONDS = 0.3
+    before = _stored_restocks()
+    for _ in range(5):
+        metric_count("restocks")
+
+    held = _stored_restocks()
+    deadline = time.monotonic() + 3
+    while _stored_restocks() == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    assert held == before, "a figure is sent by the process's thread, not by the caller"
+    assert _stored_restocks() == before + 5
+
+
+def test_a_scrape_includes_what_its_own_process_holds(settings):
+    settings.METRICS_FLUSH_SECONDS = 60
+    metric_count("restocks", 7)
+    assert scrape()[("backinstock_restocks_total", ())] == 7
+
+
+def test_a_process_that_exits_sends_what_it_holds():
+    code = (
+        "import django; django.setup();"
+        "from operations.metrics import metric_count;"
+        "metric_count('restocks', 3)"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT_ROOT,
+        env={**worker_environment(), "METRICS_FLUSH_SECONDS": "60"},
+        check=True,
+        timeout=60,
+    )
+    assert _stored_restocks() == 3
