@@ -1,5 +1,6 @@
 """The Checkout API and Shop API endpoints (CONTRACT §3, §4)."""
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,6 +131,11 @@ def _validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -
     return dict(serializer.validated_data)
 
 
+# What DRF's CharField refuses in text (ProhibitNullCharactersValidator and
+# ProhibitSurrogateCharactersValidator).
+_NUL_OR_SURROGATE = re.compile("[\x00\ud800-\udfff]")
+
+
 def _plain_text(value: Any, *, max_length: int, allow_empty: bool) -> str | None:
     """A ``CharField``'s value (trimmed) when DRF would take it as it is; None otherwise.
 
@@ -141,7 +147,7 @@ def _plain_text(value: Any, *, max_length: int, allow_empty: bool) -> str | None
     text = value.strip()
     if not text:
         return "" if allow_empty else None
-    if len(text) > max_length or "\x00" in text or any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+    if len(text) > max_length or _NUL_OR_SURROGATE.search(text):
         return None
     return text
 

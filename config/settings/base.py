@@ -126,11 +126,6 @@ else:
 # catalog's answer for an item, ship-to location and language, and the back-in-stock switch
 # (``config.process_cache``). A change takes effect within STOREFRONT_CACHE_SECONDS; 0 asks the
 # database on every request.
-CACHES["process"] = {
-    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-    "LOCATION": "process",
-    "OPTIONS": {"MAX_ENTRIES": 10_000},
-}
 STOREFRONT_CACHE_SECONDS = env.float("STOREFRONT_CACHE_SECONDS", default=2.0)
 
 # --- Celery --------------------------------------------------------------------------------------

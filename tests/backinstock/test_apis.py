@@ -610,7 +610,9 @@ def _odd(usual: str, max_length: int) -> st.SearchStrategy[object]:
         lambda size: st.text(min_size=size, max_size=size)
     )
     return st.one_of(
-        st.sampled_from([f" {usual} ", usual.lower(), "", "  ", "\x00", "a\ud800", "\u2003x"]),
+        st.sampled_from(
+            [f" {usual} ", usual.lower(), "", "  ", "\x00", "a\ud800", "\udfffb", "\u2003x"]
+        ),
         around_limit,
         st.text(max_size=8),
         st.one_of(st.none(), st.integers(), st.floats(), st.booleans(), st.just([])),
