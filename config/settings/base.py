@@ -307,7 +307,12 @@ KLAVIYO_CATALOG_COALESCE_SECONDS = env.float("KLAVIYO_CATALOG_COALESCE_SECONDS",
 KLAVIYO_PUSH_LEASE_SECONDS = env.float("KLAVIYO_PUSH_LEASE_SECONDS", default=30.0)
 # The sweep re-queues subscriptions still pending this long after their last change.
 KLAVIYO_SWEEP_AFTER_SECONDS = env.float("KLAVIYO_SWEEP_AFTER_SECONDS", default=30.0)
-# Stock changes within this many seconds go to Klaviyo in the same variant bulk jobs.
+# Noted stock changes are pushed once none has come for the quiet time (an Integration API call
+# commits all its notes at once, so waiting longer gathers nothing more), or once the oldest is
+# the coalescing window old (a steady stream of changes still goes out at least that often), in
+# the same variant bulk jobs. The quiet time outlasts the gaps between the commits of a burst of
+# calls sent back to back.
+KLAVIYO_STOCK_QUIET_SECONDS = env.float("KLAVIYO_STOCK_QUIET_SECONDS", default=0.5)
 KLAVIYO_STOCK_COALESCE_SECONDS = env.float("KLAVIYO_STOCK_COALESCE_SECONDS", default=2.0)
 
 SUBSCRIBE_RATE_PER_CLIENT = env.str("SUBSCRIBE_RATE_PER_CLIENT", default="30/min")

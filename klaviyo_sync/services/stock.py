@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q
 from django.utils import timezone
 
 from backinstock.models import BackInStockProduct, BackInStockVariant, SubscriptionStatus
@@ -332,9 +332,22 @@ def stock_changes_take(*, started_before: object) -> list[int]:
     )
 
 
-def stock_changes_due(*, window: timedelta) -> bool:
-    """Whether the oldest noted stock change is at least ``window`` old."""
-    return PendingStockChange.objects.filter(created_at__lte=timezone.now() - window).exists()
+def stock_changes_due(*, quiet: timedelta, window: timedelta) -> bool:
+    """Whether the noted stock changes are to be pushed now, in one aggregate query.
+
+    A debounce with a maximum wait: due once the newest note is ``quiet`` old (the changes have
+    stopped coming; one Integration API call commits all its notes at once) or the oldest is
+    ``window`` old (a steady stream still goes out at least that often). Both come from
+    settings (``KLAVIYO_STOCK_QUIET_SECONDS``, ``KLAVIYO_STOCK_COALESCE_SECONDS``). False while
+    nothing is noted. A size noted again counts from its latest note (``stock_changes_record``
+    moves ``created_at``), so sizes changing again and again without a pause as long as the
+    quiet time wait for that pause, or for an older note of another size.
+    """
+    now = timezone.now()
+    notes = PendingStockChange.objects.aggregate(oldest=Min("created_at"), newest=Max("created_at"))
+    if notes["oldest"] is None:
+        return False
+    return bool(notes["newest"] <= now - quiet or notes["oldest"] <= now - window)
 
 
 def stock_changes_done(*, size_ids: list[int], started_before: object) -> None:
