@@ -253,17 +253,22 @@ def _virtual_item_updates(*, product_ids: set[int]) -> dict[str, tuple[dict[str,
     """Update resources (with their hashes) for the virtual items that changed since sent."""
     if not product_ids:
         return {}
-    one_variant_each = {
-        variant.product_id: variant
-        for variant in BackInStockVariant.objects.filter(product_id__in=product_ids)
+    # An item's attributes are its virtual product's: one variant each is enough, and loading
+    # all of them with their related rows cost a push of 2,000 variants a quarter of a second.
+    one_variant_each = (
+        BackInStockVariant.objects.filter(product_id__in=product_ids)
+        .values("product_id")
+        .annotate(last=Max("id"))
+        .values("last")
+    )
+    variants = list(
+        BackInStockVariant.objects.filter(id__in=one_variant_each)
         .select_related(
             "size", "product__display_item__variant__product", "product__country__pricelist"
         )
-        .order_by("product_id", "id")
-    }
-    data = back_in_stock_payload_data(
-        variants=list(one_variant_each.values()), settings_record=integration_settings_get()
+        .order_by("product_id")
     )
+    data = back_in_stock_payload_data(variants=variants, settings_record=integration_settings_get())
     sent = dict(
         sent_objects(
             owner=BACK_IN_STOCK, kind="item", external_ids=[item.external_id for item, _ in data]
