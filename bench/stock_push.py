@@ -7,12 +7,19 @@ Generates display items with 5 sizes each, stocked below the minimum stock level
 US-CA) with 1-3 subscribed shoppers each, which Klaviyo (the sandbox, real rate limits, started
 as a separate process) already has with the figure 0. Then sends one Integration API call of
 ``--entries`` entries (every size in Stockholm and New Jersey) that lifts every subscribed size
-above the minimum, and runs what the worker would run once the coalescing window has passed
-(the ``push_stock_changes`` task, here synchronously and at once). Reports the request time,
-the variants whose figure changed, the variant bulk update jobs and all calls, the time from
-the call's start until the last job was sent (plus ``KLAVIYO_STOCK_COALESCE_SECONDS`` in
-production) and until every job completed. Exits 1 when a target is missed: at most
-ceil(changed variants / 100) jobs, every changed figure in Klaviyo, no 429.
+above the minimum, and runs what the worker would run once the call's notes are due (the
+``push_stock_changes`` task, here synchronously and at once). One request with an empty list
+(a 400) goes first, so that the measured call finds the view and URLconf loaded, as in a web
+process that has served before.
+
+Reports the request time, the variants whose figure changed, the variant bulk update jobs and
+all calls, the time from the call's start until the last job was sent and until every job had
+completed (the task returned). In production the push cannot start before the call's notes are
+``KLAVIYO_STOCK_QUIET_SECONDS`` old (a call's notes land in one commit, so the quiet time decides,
+not the coalescing window), and then waits for the next stock tick, up to
+``KLAVIYO_STOCK_TICK_SECONDS``: both are added, in rows of their own. Exits 1 when a target is
+missed: at most ceil(changed variants / 100) jobs, every changed figure in Klaviyo, no 429,
+the last figure in Klaviyo at most 5 s after the call started even in the worst case.
 
 Database, Redis and settings as in ``bench/catalog_sync.py`` (database
 ``backinstock_bench_stock_push``).
@@ -51,6 +58,7 @@ CALL_WAREHOUSES = ("Stockholm", "New Jersey")
 LOCATIONS = (("SE", None), ("DE", None), ("US", "NY"), ("US", "CA"))
 VARIANTS_PER_JOB = 100
 VARIANT_UPDATE_JOBS = "POST /api/catalog-variant-bulk-update-jobs"
+LAST_FIGURE_TARGET_SECONDS = 5.0  # README.md, "Performance and reliability"
 
 
 def back_in_stock_rows_create(*, variants: int) -> list[str]:
@@ -260,27 +268,36 @@ def main(argv: list[str] | None = None) -> int:
         body = json.dumps(stock_call_body(entries=args.entries))
 
         client = Client(HTTP_HOST="127.0.0.1")
-        load_before = os.getloadavg()[0]
-        with bulk_jobs_logged() as log:
-            started = time.perf_counter()
-            answer = client.post(
+
+        def stock_call(data: str) -> Any:
+            return client.post(
                 "/api/integration-api/stock",
-                data=body,
+                data=data,
                 content_type="application/json",
                 headers={"Authorization": f"Bearer {INTEGRATION_API_TOKEN}"},
             )
+
+        warm_up = stock_call(json.dumps({"stock": []}))  # logged as a Bad Request
+        load_before = os.getloadavg()[0]
+        with bulk_jobs_logged() as log:
+            started = time.perf_counter()
+            answer = stock_call(body)
             request_seconds = time.perf_counter() - started
             noted_sizes = PendingStockChange.objects.count()
-            # The window is added to the figures below; the task runs as the tick would once
-            # it has passed.
-            with override_settings(KLAVIYO_STOCK_COALESCE_SECONDS=0):
+            # The quiet time is added to the figures below; the task runs as the tick would
+            # once it has passed.
+            with override_settings(KLAVIYO_STOCK_QUIET_SECONDS=0):
                 pushed = push_stock_changes.apply(throw=True)
             completed_seconds = time.perf_counter() - started
         after = sandbox_summary(sandbox.url)
         figures_after = sent_figures()
-        coalesce = float(settings.KLAVIYO_STOCK_COALESCE_SECONDS)
+        quiet = float(settings.KLAVIYO_STOCK_QUIET_SECONDS)
+        tick = float(settings.KLAVIYO_STOCK_TICK_SECONDS)
         left_noted = PendingStockChange.objects.count()
 
+    if warm_up.status_code != 400:
+        print(f"the warm-up call answered {warm_up.status_code}, not 400")
+        return 1
     if answer.status_code != 200:
         print(f"the Integration API answered {answer.status_code}: {answer.content[:500]!r}")
         return 1
@@ -290,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     most_jobs = math.ceil(changed / VARIANTS_PER_JOB)
     last_sent = (log.last() or started) - started
     throttled = after.throttled - before.throttled
+    worst_case = completed_seconds + quiet + tick
     print(
         f"catalog: {sizes:,} sizes; {args.variants:,} back-in-stock variants with subscribers "
         f"in Klaviyo; prepared in {prepared:.1f} s"
@@ -305,9 +323,9 @@ def main(argv: list[str] | None = None) -> int:
         ("variant bulk update jobs", str(jobs)),
         ("all Klaviyo calls", str(calls)),
         ("call start -> last job sent (s)", f"{last_sent:.2f}"),
-        (f"  + coalescing window {coalesce:g} s (s)", f"{last_sent + coalesce:.2f}"),
         ("call start -> all jobs complete (s)", f"{completed_seconds:.2f}"),
-        (f"  + coalescing window {coalesce:g} s (s)", f"{completed_seconds + coalesce:.2f}"),
+        (f"  + quiet time {quiet:g} s (s)", f"{completed_seconds + quiet:.2f}"),
+        (f"  + quiet time + one tick {tick:g} s, worst case (s)", f"{worst_case:.2f}"),
         ("429s received", str(throttled)),
         ("sizes still noted afterwards", str(left_noted)),
     ]
@@ -320,6 +338,12 @@ def main(argv: list[str] | None = None) -> int:
             changed == args.variants == after.variants_in_stock,
         ),
         Check("429s received", str(throttled), "0", throttled == 0),
+        Check(
+            "last figure after the change, worst case (s)",
+            f"{worst_case:.2f}",
+            f"<= {LAST_FIGURE_TARGET_SECONDS:g}",
+            worst_case <= LAST_FIGURE_TARGET_SECONDS,
+        ),
     ]
     return 0 if table_print(rows, checks) else 1
 

@@ -134,15 +134,17 @@ def sync_catalog(full: bool = True, trigger: str | None = None) -> str:
 def push_stock_changes(reconcile: bool = False) -> str:
     """Push the figures of sizes noted as changed (or, reconciling, of every waiting variant).
 
-    The scheduler's tick (every ``KLAVIYO_DISPATCH_SECONDS``) pushes once the oldest note is
-    ``KLAVIYO_STOCK_COALESCE_SECONDS`` old, so that a burst of changes goes out in the same
-    variant jobs. After a failure the notes stay and the ticks wait out a backoff.
+    The scheduler's tick (every ``KLAVIYO_STOCK_TICK_SECONDS``) pushes once no note has come
+    for ``KLAVIYO_STOCK_QUIET_SECONDS``, or the oldest note is ``KLAVIYO_STOCK_COALESCE_SECONDS``
+    old (``stock_changes_due``), so that a burst of changes goes out in the same variant jobs.
+    After a failure the notes stay and the ticks wait out a backoff.
     """
     started = timezone.now()
-    if not reconcile:
-        window = timedelta(seconds=settings.KLAVIYO_STOCK_COALESCE_SECONDS)
-        if not stock_changes_due(window=window):
-            return "nothing due"
+    if not reconcile and not stock_changes_due(
+        quiet=timedelta(seconds=settings.KLAVIYO_STOCK_QUIET_SECONDS),
+        window=timedelta(seconds=settings.KLAVIYO_STOCK_COALESCE_SECONDS),
+    ):
+        return "nothing due"
     if lease_is_held(name=STOCK_PUSH_BACKOFF):
         return "backing off"
     size_ids = None if reconcile else stock_changes_take(started_before=started)

@@ -164,6 +164,17 @@ if CELERY_BROKER_URL.startswith("redis"):
 # The outbox's ticks: each finds due work in the database and returns at once when there is none;
 # a tick that waited in the queue longer than a few seconds is dropped (the next one comes).
 KLAVIYO_DISPATCH_SECONDS = env.float("KLAVIYO_DISPATCH_SECONDS", default=1.0)
+# Noted stock changes are pushed once none has come for the quiet time (an Integration API call
+# commits all its notes at once, so waiting longer gathers nothing more), or once the oldest is
+# the coalescing window old (a steady stream of changes still goes out at least that often), in
+# the same variant bulk jobs.
+KLAVIYO_STOCK_QUIET_SECONDS = env.float("KLAVIYO_STOCK_QUIET_SECONDS", default=0.5)
+KLAVIYO_STOCK_COALESCE_SECONDS = env.float("KLAVIYO_STOCK_COALESCE_SECONDS", default=2.0)
+# The stock push's tick comes as often as the quiet time, so that changes once due wait at most
+# one quiet time more: 0.5 s rather than the dispatcher's 1 s takes half a second off the worst
+# case, and a tick that finds nothing due is one aggregate over a table that is empty between
+# pushes. Never less often than the dispatcher, never more than four times a second.
+KLAVIYO_STOCK_TICK_SECONDS = min(KLAVIYO_DISPATCH_SECONDS, max(KLAVIYO_STOCK_QUIET_SECONDS, 0.25))
 # The demo's file-system broker delivers many of them late and out of order: no expiry there (a
 # tick that finds nothing due costs milliseconds).
 _TICK = {} if CELERY_BROKER_URL.startswith("filesystem") else {"expires": 5}
@@ -189,7 +200,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "stock-push-pending": {
         "task": "klaviyo_sync.tasks.push_stock_changes",
-        "schedule": KLAVIYO_DISPATCH_SECONDS,
+        "schedule": KLAVIYO_STOCK_TICK_SECONDS,
         "options": _TICK,
     },
     "stock-reconciliation": {
@@ -302,8 +313,6 @@ KLAVIYO_CATALOG_COALESCE_SECONDS = env.float("KLAVIYO_CATALOG_COALESCE_SECONDS",
 KLAVIYO_PUSH_LEASE_SECONDS = env.float("KLAVIYO_PUSH_LEASE_SECONDS", default=30.0)
 # The sweep re-queues subscriptions still pending this long after their last change.
 KLAVIYO_SWEEP_AFTER_SECONDS = env.float("KLAVIYO_SWEEP_AFTER_SECONDS", default=30.0)
-# Stock changes within this many seconds go to Klaviyo in the same variant bulk jobs.
-KLAVIYO_STOCK_COALESCE_SECONDS = env.float("KLAVIYO_STOCK_COALESCE_SECONDS", default=2.0)
 
 SUBSCRIBE_RATE_PER_CLIENT = env.str("SUBSCRIBE_RATE_PER_CLIENT", default="30/min")
 SUBSCRIBE_RATE_PER_EMAIL = env.str("SUBSCRIBE_RATE_PER_EMAIL", default="10/hour")

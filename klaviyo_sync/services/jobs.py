@@ -26,8 +26,11 @@ MAX_JOBS_IN_FLIGHT = 200
 WRITE_CONCURRENCY = 4
 READ_CONCURRENCY = 4
 FIRST_POLL_AFTER_SECONDS = 0.2
-POLL_INTERVAL_SECONDS = 0.5
 MAX_POLL_INTERVAL_SECONDS = 5.0
+# A job found unfinished again is next polled once it is this much older (at least the first
+# poll's wait later, at most the longest interval), so it is seen done within half its age: a
+# backoff growing from 0.75 s saw a job of 0.5 s done only 1.5 s after it was sent.
+REPOLL_AGE_GROWTH = 1.5
 # Job reads have a quota of their own, as large as job creation's, and a poll that finds the job
 # unfinished spends one for nothing. So a job is first polled after the time jobs took lately,
 # learned as the run goes: longer after a poll that came too early, a little shorter after each
@@ -67,7 +70,6 @@ class _InFlight:
     resources: list[dict[str, Any]]
     submitted_at: float
     next_poll_at: float
-    interval: float = POLL_INTERVAL_SECONDS
     polls: int = 0
     polled_at: float = 0.0
 
@@ -131,8 +133,9 @@ class BulkJobRunner:
     ``on_outcome`` included, runs on the caller's thread inside ``submit`` and ``drain``.
     ``submit`` hands the job over and returns; it waits only while enough jobs are already on
     their way or in flight. Each job is polled once it has had the time jobs lately took, then
-    with backoff. ``drain`` waits for all of them; ``close`` abandons what is left (the callers'
-    outbox and the next run repair what it leaves undone).
+    each time it is half as old again (``REPOLL_AGE_GROWTH``). ``drain`` waits for all of them;
+    ``close`` abandons what is left (the callers' outbox and the next run repair what it leaves
+    undone).
     """
 
     def __init__(
@@ -325,11 +328,15 @@ class BulkJobRunner:
             )
             return
         now = self._clock()
-        entry.interval = min(entry.interval * 1.5, MAX_POLL_INTERVAL_SECONDS)
         if entry.polls == 1:  # too early: again once it is as old as jobs now seem to take
             entry.next_poll_at = max(
                 now + FIRST_POLL_AFTER_SECONDS, entry.submitted_at + self._expected_seconds
             )
         else:
-            entry.next_poll_at = now + entry.interval
+            age = entry.polled_at - entry.submitted_at
+            wait_more = min(
+                max(age * (REPOLL_AGE_GROWTH - 1), FIRST_POLL_AFTER_SECONDS),
+                MAX_POLL_INTERVAL_SECONDS,
+            )
+            entry.next_poll_at = now + wait_more
         self._waiting.append(entry)

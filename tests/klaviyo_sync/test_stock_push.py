@@ -5,11 +5,18 @@ Stockholm, the US by New Jersey then Los Angeles. Size 23400 (HD-1-BLK-M) starts
 Berlin 3 and New Jersey 5: below the minimum of 10 everywhere.
 """
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from backinstock.services import subscription_create
 from klaviyo_sync.models import PendingStockChange, Restock
-from klaviyo_sync.services.stock import stock_changes_record, stock_figures_push
+from klaviyo_sync.services.stock import (
+    stock_changes_due,
+    stock_changes_record,
+    stock_figures_push,
+)
 from klaviyo_sync.services.subscriptions import subscription_push
 from shop.models import AllocationRule, AllocationRuleWarehouse, DisplayItem, Warehouse
 from shop.services import StockEntry, stock_entries_apply
@@ -172,3 +179,41 @@ def test_many_changes_go_out_in_jobs_of_up_to_100_variants(sandbox, back_in_stoc
     assert (result.variants_changed, result.jobs) == (150, 2)
     variants = sandbox.snapshot()["variants"]
     assert {variants[f"12400_SE_00_{s.id}"]["inventory_quantity"] for s in sizes} == {30}
+
+
+def notes_made(*seconds_ago: float) -> None:
+    now = timezone.now()
+    PendingStockChange.objects.bulk_create(
+        PendingStockChange(size_id=size_id, created_at=now - timedelta(seconds=ago))
+        for size_id, ago in enumerate(seconds_ago, start=1)
+    )
+
+
+def due() -> bool:
+    return stock_changes_due(quiet=timedelta(seconds=0.5), window=timedelta(seconds=2))
+
+
+def test_changes_that_stopped_coming_are_due_after_the_quiet_time():
+    notes_made(0.6)
+
+    assert due()
+
+
+def test_changes_still_coming_wait_until_the_quiet_time_has_passed():
+    notes_made(0.6, 0.3)
+
+    assert not due()
+
+
+def test_a_steady_stream_of_changes_is_due_once_its_oldest_is_the_window_old():
+    notes_made(*(0.2 * n for n in range(10)))  # every 0.2 s for the last 1.8 s
+    assert not due()
+
+    PendingStockChange.objects.all().delete()
+    notes_made(*(0.2 * n for n in range(11)))  # the oldest 2 s ago
+
+    assert due()
+
+
+def test_no_notes_are_never_due():
+    assert not due()
