@@ -281,7 +281,10 @@ class PendingStockChange(models.Model):
     """A size whose stock changed and whose back-in-stock figures must be recomputed."""
 
     size_id = models.BigIntegerField(unique=True)
-    created_at = models.DateTimeField()
+    created_at = models.DateTimeField(help_text="The latest change noted (the quiet time's).")
+    first_noted_at = models.DateTimeField(
+        help_text="The first change noted since the last push (the coalescing window's)."
+    )
 
     def __str__(self) -> str:
         return f"size {self.size_id}"

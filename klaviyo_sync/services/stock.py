@@ -81,10 +81,18 @@ class _Change:
 
 
 def stock_changes_record(*, size_ids: Iterable[int]) -> None:
-    """Note sizes whose figures must be recomputed (the stock push's outbox)."""
+    """Note sizes whose figures must be recomputed (the stock push's outbox).
+
+    A size noted again keeps its ``first_noted_at`` and moves its ``created_at`` to now: the
+    first bounds its wait (``stock_changes_due``), the second keeps a note made again during a
+    push for the next one (``stock_changes_done``).
+    """
     now = timezone.now()
     PendingStockChange.objects.bulk_create(
-        [PendingStockChange(size_id=size_id, created_at=now) for size_id in set(size_ids)],
+        [
+            PendingStockChange(size_id=size_id, created_at=now, first_noted_at=now)
+            for size_id in set(size_ids)
+        ],
         batch_size=1000,
         update_conflicts=True,
         unique_fields=["size_id"],
@@ -358,12 +366,14 @@ def stock_changes_due(*, quiet: timedelta, window: timedelta) -> bool:
     stopped coming; one Integration API call commits all its notes at once) or the oldest is
     ``window`` old (a steady stream still goes out at least that often). Both come from
     settings (``KLAVIYO_STOCK_QUIET_SECONDS``, ``KLAVIYO_STOCK_COALESCE_SECONDS``). False while
-    nothing is noted. A size noted again counts from its latest note (``stock_changes_record``
-    moves ``created_at``), so sizes changing again and again without a pause as long as the
-    quiet time wait for that pause, or for an older note of another size.
+    nothing is noted. The quiet time counts from a size's latest note, the window from its
+    first since the last push, so a size changing again and again without pause (orders on a
+    hot size) still goes out once the window has passed.
     """
     now = timezone.now()
-    notes = PendingStockChange.objects.aggregate(oldest=Min("created_at"), newest=Max("created_at"))
+    notes = PendingStockChange.objects.aggregate(
+        oldest=Min("first_noted_at"), newest=Max("created_at")
+    )
     if notes["oldest"] is None:
         return False
     return bool(notes["newest"] <= now - quiet or notes["oldest"] <= now - window)

@@ -6,12 +6,14 @@ Berlin 3 and New Jersey 5: below the minimum of 10 everywhere.
 """
 
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.utils import timezone
 
 from backinstock.services import subscription_create
 from klaviyo_sync.models import PendingStockChange, Restock
+from klaviyo_sync.services.dispatch import subscriptions_dispatch
 from klaviyo_sync.services.stock import (
     stock_changes_due,
     stock_changes_record,
@@ -163,14 +165,16 @@ def test_many_changes_go_out_in_jobs_of_up_to_100_variants(sandbox, back_in_stoc
     variant = DisplayItem.objects.get(id=12400).variant
     sizes = [SizeFactory(variant=variant) for _ in range(150)]
     for size in sizes:
-        subscription_id = subscription_create(
+        subscription_create(
             item=f"12400-{size.id}",
             country_code="SE",
             state_code=None,
             email="ann@example.com",
             language_code=None,
-        ).subscription_id
-        subscription_push(subscription_id=subscription_id)
+        )
+    # One batch, as the worker's dispatcher sends them (150 one-at-a-time pushes would each
+    # wait for a profile job, at Klaviyo's 150 job reads a minute).
+    assert subscriptions_dispatch(limit=200).outcomes["subscribed"] == 150
     stock_entries_apply(entries=[StockEntry(size.sku, "Stockholm", physical=30) for size in sizes])
     stock_changes_record(size_ids=[s.id for s in sizes])
 
@@ -181,10 +185,18 @@ def test_many_changes_go_out_in_jobs_of_up_to_100_variants(sandbox, back_in_stoc
     assert {variants[f"12400_SE_00_{s.id}"]["inventory_quantity"] for s in sizes} == {30}
 
 
+def patch_now(moment):
+    return mock.patch("django.utils.timezone.now", return_value=moment)
+
+
 def notes_made(*seconds_ago: float) -> None:
     now = timezone.now()
     PendingStockChange.objects.bulk_create(
-        PendingStockChange(size_id=size_id, created_at=now - timedelta(seconds=ago))
+        PendingStockChange(
+            size_id=size_id,
+            created_at=now - timedelta(seconds=ago),
+            first_noted_at=now - timedelta(seconds=ago),
+        )
         for size_id, ago in enumerate(seconds_ago, start=1)
     )
 
@@ -211,6 +223,18 @@ def test_a_steady_stream_of_changes_is_due_once_its_oldest_is_the_window_old():
 
     PendingStockChange.objects.all().delete()
     notes_made(*(0.2 * n for n in range(11)))  # the oldest 2 s ago
+
+    assert due()
+
+
+def test_one_size_changing_without_pause_is_still_pushed_once_first_noted_the_window_ago():
+    """An order every 0.3 s on a hot size re-notes it each time; the window still bounds it."""
+    started = timezone.now()
+    with patch_now(started - timedelta(seconds=2.1)):
+        stock_changes_record(size_ids=[1])
+    for ago in (1.8, 1.5, 1.2, 0.9, 0.6, 0.3, 0.0):
+        with patch_now(started - timedelta(seconds=ago)):
+            stock_changes_record(size_ids=[1])
 
     assert due()
 
