@@ -1,11 +1,13 @@
 """Writes: subscribing and erasing."""
 
 import logging
+import weakref
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import ProgrammingError, connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -185,6 +187,38 @@ def _variant_create(*, resolved: _Resolved) -> None:
     )
 
 
+# The insert-or-find statement, prepared once per database connection (a session-level
+# PREPARE): PostgreSQL then neither parses nor plans it on every request, which took its CPU per
+# subscribe from about 0.43 to 0.30 ms on the reference machine (bench/README.md, "Load").
+# ``EXECUTE`` goes through Django's cursor like any query (logged, counted, wrapped).
+_INSERT_STATEMENT = "backinstock_subscription_insert"
+_prepared_on: weakref.WeakSet[Any] = weakref.WeakSet()  # psycopg connections that have it
+
+
+def _insert_statement_prepare(cursor: Any) -> None:
+    subscriptions, variants = Subscription._meta.db_table, BackInStockVariant._meta.db_table
+    cursor.execute(
+        f"""
+        PREPARE {_INSERT_STATEMENT} AS
+        WITH variant AS (SELECT id FROM {variants} WHERE external_id = $1::varchar),
+        inserted AS (
+            INSERT INTO {subscriptions} (variant_id, email, language_id, status, attempts,
+                                         last_error, correlation_id, created_at, updated_at)
+            SELECT id, $2::varchar, $3::bigint, $4::varchar, 0, '', $5::varchar,
+                   $6::timestamptz, $6::timestamptz
+            FROM variant
+            ON CONFLICT DO NOTHING
+            RETURNING id
+        )
+        SELECT
+            (SELECT id FROM variant),
+            (SELECT id FROM inserted),
+            (SELECT s.id FROM {subscriptions} s
+             WHERE s.variant_id = (SELECT id FROM variant) AND s.email = $2::varchar)
+        """  # noqa: S608  (table names from the models; values are the statement's parameters)
+    )
+
+
 def _subscription_insert(*, resolved: _Resolved) -> tuple[int, bool] | None:
     """Insert the subscription unless it exists; (id, whether it was new), None if no variant.
 
@@ -193,40 +227,35 @@ def _subscription_insert(*, resolved: _Resolved) -> tuple[int, bool] | None:
     variant) (the address is canonical), and read the existing row's id for a repeat. Race-free, no
     savepoint, and outside a transaction it commits by itself, so neither a new nor a repeated
     subscription pays for BEGIN/COMMIT round trips; both cost the same. Django's bulk_create
-    cannot return the id of a row it may skip, hence the SQL.
+    cannot return the id of a row it may skip, hence the SQL, prepared once per connection
+    (``_INSERT_STATEMENT``; prepared again if the server has forgotten it, e.g. behind a pooler
+    that resets sessions).
     """
     if connection.vendor != "postgresql":
         return _subscription_insert_portable(resolved=resolved)
-    subscriptions, variants = Subscription._meta.db_table, BackInStockVariant._meta.db_table
-    now = timezone.now()
+    parameters: list[Any] = [
+        resolved.variant_external_id(),
+        resolved.email,
+        resolved.language_id,
+        SubscriptionStatus.PENDING,
+        correlation_id_current(),
+        timezone.now(),
+    ]
+    connection.ensure_connection()
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            WITH variant AS (SELECT id FROM {variants} WHERE external_id = %(variant)s),
-            inserted AS (
-                INSERT INTO {subscriptions} (variant_id, email, language_id, status, attempts,
-                                             last_error, correlation_id, created_at, updated_at)
-                SELECT id, %(email)s, %(language_id)s, %(status)s, 0, '', %(correlation_id)s,
-                       %(now)s, %(now)s
-                FROM variant
-                ON CONFLICT DO NOTHING
-                RETURNING id
-            )
-            SELECT
-                (SELECT id FROM variant),
-                (SELECT id FROM inserted),
-                (SELECT s.id FROM {subscriptions} s
-                 WHERE s.variant_id = (SELECT id FROM variant) AND s.email = %(email)s)
-            """,  # noqa: S608  (table names from the models, values as parameters)
-            {
-                "variant": resolved.variant_external_id(),
-                "email": resolved.email,
-                "language_id": resolved.language_id,
-                "status": SubscriptionStatus.PENDING,
-                "correlation_id": correlation_id_current(),
-                "now": now,
-            },
-        )
+        if connection.connection not in _prepared_on:
+            _insert_statement_prepare(cursor)
+            _prepared_on.add(connection.connection)
+        execute = f"EXECUTE {_INSERT_STATEMENT} (%s, %s, %s, %s, %s, %s)"
+        try:
+            cursor.execute(execute, parameters)
+        except ProgrammingError:
+            # The session lost it (a pooler reset it between transactions); in autocommit
+            # nothing else was lost, so prepare it again and go on.
+            if connection.in_atomic_block:
+                raise
+            _insert_statement_prepare(cursor)
+            cursor.execute(execute, parameters)
         row = cursor.fetchone()
     assert row is not None
     variant_id, inserted_id, existing_id = row

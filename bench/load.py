@@ -679,8 +679,8 @@ def _peak_total(rounds: list[RunResult]) -> RunResult:
         for part, seconds in result.cpu.items():
             total.cpu[part] = total.cpu.get(part, 0.0) + seconds
         total.notes += [note for note in result.notes if note not in total.notes]
-    rates = sorted(r.rate for r in rounds)
-    total.notes.insert(0, f"rounds {rates[0]:.0f}-{rates[-1]:.0f}/s")
+    rates = ", ".join(f"{r.rate:.0f}" for r in rounds)
+    total.notes.insert(0, f"rounds in order {rates}/s")
     return total
 
 
