@@ -1,6 +1,9 @@
 """Load: the Checkout API against a one-INSERT ceiling, on gunicorn, PostgreSQL and Redis.
 
-    .venv/bin/python bench/load.py [--server sync:4 --server gthread:2x4] [--rounds 3]
+    .venv/bin/python bench/load.py [--server gthread:3x8 --server sync:4] [--rounds 3]
+
+Without ``--server`` it runs what ``gunicorn.conf.py`` ships on this machine: ``gthread``, one
+process per core plus one, 8 threads each.
 
 Runs the web app the production way (``gunicorn config.wsgi``, settings ``config.settings.bench``:
 production plus the ceiling app) against a throwaway PostgreSQL database
@@ -829,7 +832,8 @@ def main(argv: list[str] | None = None) -> None:
         "--server",
         action="append",
         type=ServerConfig.parse,
-        help="gunicorn workers: sync:N or gthread:NxT; repeat to compare (default sync:4)",
+        help="gunicorn workers: sync:N or gthread:NxT; repeat to compare (default: what "
+        "gunicorn.conf.py ships, gthread with a process per core plus one, 8 threads each)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="peak rounds per target (3)")
     parser.add_argument("--duration", type=int, default=10, help="seconds per peak round (10)")
@@ -844,7 +848,7 @@ def main(argv: list[str] | None = None) -> None:
         help="diagnostic: leave out a part of the endpoint's work to measure what it costs",
     )
     args = parser.parse_args(argv)
-    configs = args.server or [ServerConfig("sync", 4, 1)]
+    configs = args.server or [ServerConfig("gthread", (os.cpu_count() or 1) + 1, 8)]
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
 
