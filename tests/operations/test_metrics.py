@@ -76,20 +76,25 @@ def test_web_requests_are_counted_and_timed_by_route_and_status():
     assert "ann@example.com" not in str(samples)
 
 
-def test_figures_recorded_by_another_process_are_shown():
-    """A worker on another machine adds to the same counters the web process shows."""
+def restocks_counted_by_another_process(amount: int, **environment: str) -> None:
+    """A separate Python process (as a worker on another machine) counts ``amount`` restocks."""
     code = (
         "import django; django.setup();"
         "from operations.metrics import metric_count;"
-        "metric_count('restocks', 3)"
+        f"metric_count('restocks', {amount})"
     )
     subprocess.run(
         [sys.executable, "-c", code],
         cwd=PROJECT_ROOT,
-        env=worker_environment(),
+        env={**worker_environment(), **environment},
         check=True,
         timeout=60,
     )
+
+
+def test_figures_recorded_by_another_process_are_shown():
+    """A worker on another machine adds to the same counters the web process shows."""
+    restocks_counted_by_another_process(3)
     metric_count("restocks", 2)
     assert scrape()[("backinstock_restocks_total", ())] == 5
 
@@ -197,16 +202,5 @@ def test_a_scrape_includes_what_its_own_process_holds(settings):
 
 
 def test_a_process_that_exits_sends_what_it_holds():
-    code = (
-        "import django; django.setup();"
-        "from operations.metrics import metric_count;"
-        "metric_count('restocks', 3)"
-    )
-    subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=PROJECT_ROOT,
-        env={**worker_environment(), "METRICS_FLUSH_SECONDS": "60"},
-        check=True,
-        timeout=60,
-    )
+    restocks_counted_by_another_process(3, METRICS_FLUSH_SECONDS="60")
     assert _stored_restocks() == 3
