@@ -236,10 +236,15 @@ schema = _Schema(
 
 
 def _body_is_json_object(body: bytes) -> bool:
-    """Strawberry reads ``query`` from any JSON body and fails (a 500) on ``null`` or ``5``."""
+    """Strawberry reads ``query`` from any JSON body and fails (a 500) on ``null`` or ``5``, and
+    on a body that is not UTF-8 (JSON is UTF-8, RFC 8259 §8.1), lone surrogates encoded included."""
     try:
-        return isinstance(json.loads(body.decode("utf-8")), dict)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    try:
+        return isinstance(json.loads(text), dict)
+    except (ValueError, RecursionError):
         return True  # not JSON at all: strawberry answers that as a 400 itself
 
 

@@ -316,6 +316,20 @@ def test_a_json_body_that_is_not_an_object_is_a_400_not_a_500(client, db, body):
     assert list(response.json()["errors"]) == ["body"]
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"query": "{ backInStockEnabled }", "x": "\xff"}',  # not UTF-8
+        b'{"query": "{ backInStockEnabled }", "x": "\xed\xa0\x80"}',  # an encoded surrogate
+    ],
+)
+def test_a_body_that_is_not_utf_8_is_a_400_not_a_500(client, db, body):
+    response = client.post(URL, body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["body"]
+
+
 def _subscribe_sweden(email: str) -> str:
     return (
         f'subscribeToBackInStock(input: {{item: "12366-23400", shipTo: {{countryCode: "SE"}}, '
