@@ -1,5 +1,6 @@
 """Writes: subscribing and erasing."""
 
+import contextlib
 import logging
 import weakref
 from dataclasses import dataclass
@@ -190,22 +191,26 @@ def _variant_create(*, resolved: _Resolved) -> None:
 # The insert-or-find statement, prepared once per database connection (a session-level
 # PREPARE): PostgreSQL then neither parses nor plans it on every request, which took its CPU per
 # subscribe from about 0.43 to 0.30 ms on the reference machine (bench/README.md, "Load").
-# ``EXECUTE`` goes through Django's cursor like any query (logged, counted, wrapped).
+# ``EXECUTE`` goes through Django's cursor like any query (logged, counted, wrapped). Where the
+# session does not keep it (a pooler in transaction mode hands each statement to any server
+# connection), the statement runs unprepared instead: never an error for that. Inside a
+# transaction it always runs unprepared, since a failed statement would abort the transaction.
 _INSERT_STATEMENT = "backinstock_subscription_insert"
 _prepared_on: weakref.WeakSet[Any] = weakref.WeakSet()  # psycopg connections that have it
 
 
-def _insert_statement_prepare(cursor: Any) -> None:
+def _insert_sql(*, value: list[str]) -> str:
+    """The insert-or-find statement with ``value`` as its six values' placeholders: the
+    variant's external id, the address, the language id, the status, the correlation id, now."""
+    variant, email, language, status, correlation, now = value
     subscriptions, variants = Subscription._meta.db_table, BackInStockVariant._meta.db_table
-    cursor.execute(
-        f"""
-        PREPARE {_INSERT_STATEMENT} AS
-        WITH variant AS (SELECT id FROM {variants} WHERE external_id = $1::varchar),
+    return f"""
+        WITH variant AS (SELECT id FROM {variants} WHERE external_id = {variant}::varchar),
         inserted AS (
             INSERT INTO {subscriptions} (variant_id, email, language_id, status, attempts,
                                          last_error, correlation_id, created_at, updated_at)
-            SELECT id, $2::varchar, $3::bigint, $4::varchar, 0, '', $5::varchar,
-                   $6::timestamptz, $6::timestamptz
+            SELECT id, {email}::varchar, {language}::bigint, {status}::varchar, 0, '',
+                   {correlation}::varchar, {now}::timestamptz, {now}::timestamptz
             FROM variant
             ON CONFLICT DO NOTHING
             RETURNING id
@@ -214,9 +219,34 @@ def _insert_statement_prepare(cursor: Any) -> None:
             (SELECT id FROM variant),
             (SELECT id FROM inserted),
             (SELECT s.id FROM {subscriptions} s
-             WHERE s.variant_id = (SELECT id FROM variant) AND s.email = $2::varchar)
+             WHERE s.variant_id = (SELECT id FROM variant) AND s.email = {email}::varchar)
         """  # noqa: S608  (table names from the models; values are the statement's parameters)
-    )
+
+
+def _subscription_insert_row(parameters: list[Any]) -> tuple[Any, ...] | None:
+    """Run the insert-or-find statement: prepared if the session keeps it, else as it is."""
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        if connection.connection not in _prepared_on and not connection.in_atomic_block:
+            # Already there (a pooler's server session kept it): use it.
+            with contextlib.suppress(ProgrammingError):
+                cursor.execute(
+                    f"PREPARE {_INSERT_STATEMENT} AS "
+                    + _insert_sql(value=["$1", "$2", "$3", "$4", "$5", "$6"])
+                )
+            _prepared_on.add(connection.connection)
+        if connection.connection in _prepared_on and not connection.in_atomic_block:
+            try:
+                cursor.execute(f"EXECUTE {_INSERT_STATEMENT} (%s, %s, %s, %s, %s, %s)", parameters)
+                return cursor.fetchone()
+            except ProgrammingError:  # this session does not have it: nothing was done
+                _prepared_on.discard(connection.connection)
+        names = ["variant", "email", "language", "status", "correlation", "now"]
+        cursor.execute(
+            _insert_sql(value=[f"%({name})s" for name in names]),
+            dict(zip(names, parameters, strict=True)),
+        )
+        return cursor.fetchone()
 
 
 def _subscription_insert(*, resolved: _Resolved) -> tuple[int, bool] | None:
@@ -228,8 +258,7 @@ def _subscription_insert(*, resolved: _Resolved) -> tuple[int, bool] | None:
     savepoint, and outside a transaction it commits by itself, so neither a new nor a repeated
     subscription pays for BEGIN/COMMIT round trips; both cost the same. Django's bulk_create
     cannot return the id of a row it may skip, hence the SQL, prepared once per connection
-    (``_INSERT_STATEMENT``; prepared again if the server has forgotten it, e.g. behind a pooler
-    that resets sessions).
+    outside transactions (``_INSERT_STATEMENT``; unprepared where the session does not keep it).
     """
     if connection.vendor != "postgresql":
         return _subscription_insert_portable(resolved=resolved)
@@ -241,22 +270,7 @@ def _subscription_insert(*, resolved: _Resolved) -> tuple[int, bool] | None:
         correlation_id_current(),
         timezone.now(),
     ]
-    connection.ensure_connection()
-    with connection.cursor() as cursor:
-        if connection.connection not in _prepared_on:
-            _insert_statement_prepare(cursor)
-            _prepared_on.add(connection.connection)
-        execute = f"EXECUTE {_INSERT_STATEMENT} (%s, %s, %s, %s, %s, %s)"
-        try:
-            cursor.execute(execute, parameters)
-        except ProgrammingError:
-            # The session lost it (a pooler reset it between transactions); in autocommit
-            # nothing else was lost, so prepare it again and go on.
-            if connection.in_atomic_block:
-                raise
-            _insert_statement_prepare(cursor)
-            cursor.execute(execute, parameters)
-        row = cursor.fetchone()
+    row = _subscription_insert_row(parameters)
     assert row is not None
     variant_id, inserted_id, existing_id = row
     if variant_id is None:

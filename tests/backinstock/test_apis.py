@@ -369,6 +369,23 @@ def test_a_session_that_lost_the_prepared_insert_prepares_it_again(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_session_that_has_the_statement_already_uses_it(api_client, catalog, back_in_stock_on):
+    """A pooler's server session may hold the statement for a connection this process has not
+    prepared it on: the PREPARE fails, and the request goes on."""
+    from backinstock import services
+
+    assert post(api_client, SE).status_code == 201
+    services._prepared_on.clear()
+
+    again = post(api_client, {**SE, "email": "bob@example.com"})
+
+    assert again.status_code == 201
+    assert Subscription.objects.filter(email="bob@example.com").exists()
+    # An EXECUTE that failed would have taken the connection off the list.
+    assert connection.connection in services._prepared_on
+
+
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_identical_requests_create_one_subscription(catalog, back_in_stock_on):
     from rest_framework.test import APIClient
 
