@@ -13,8 +13,9 @@ the sums every ``METRICS_FLUSH_SECONDS`` (1 s by default) in one Redis round tri
 request or a push pays nothing for its figures (bench/README.md, "Load": a round trip per request
 was a tenth of the subscribe endpoint's time). A scrape therefore shows a figure up to that long
 after it was recorded; a process that stops sends what it holds on its way out (``atexit``), and
-one that is killed loses at most that second. With the setting at 0 every write is sent at once
-(the tests).
+one that is killed loses at most that second. While Redis is unreachable the sums are kept and
+sent once it is back (only a send that timed out, which Redis may still apply, is not repeated).
+With the setting at 0 every write is sent at once (the tests).
 """
 
 from __future__ import annotations
@@ -130,10 +131,11 @@ class _MemoryStore:
         self._lock = threading.Lock()
         self._values: dict[str, float] = {}
 
-    def apply(self, operations: list[Operation]) -> None:
+    def apply(self, operations: list[Operation]) -> bool:
         with self._lock:
             for _, key, amount in operations:
                 self._values[key] = self._values.get(key, 0.0) + amount
+        return True
 
     def read(self) -> dict[str, float]:
         with self._lock:
@@ -153,9 +155,15 @@ class _RedisStore:
         )
         self._paused_until = 0.0
 
-    def apply(self, operations: list[Operation]) -> None:
+    def apply(self, operations: list[Operation]) -> bool:
+        """Send in one round trip. False when nothing was sent (paused after a failure, or no
+        connection), so that the caller may keep the figures for its next send; True when sent,
+        or when a timeout left it unknown (Redis may apply them late: resending could count
+        them twice)."""
+        import redis
+
         if time.monotonic() < self._paused_until:
-            return
+            return False
         try:
             pipeline = self._client.pipeline(transaction=False)
             for kind, key, amount in operations:
@@ -164,9 +172,14 @@ class _RedisStore:
                 else:
                     pipeline.hincrbyfloat(REDIS_KEY, key, amount)
             pipeline.execute()
+        except redis.TimeoutError:  # sent; whether Redis applied it is unknown
+            self._paused_until = time.monotonic() + OUTAGE_PAUSE_SECONDS
+            logger.warning("metrics: Redis did not answer, figures may be lost", exc_info=True)
         except Exception:  # fail open: a figure lost is better than a request or task failed
             self._paused_until = time.monotonic() + OUTAGE_PAUSE_SECONDS
-            logger.warning("metrics: Redis unreachable, figures dropped for a while", exc_info=True)
+            logger.warning("metrics: Redis unreachable, figures held or dropped", exc_info=True)
+            return False
+        return True
 
     def read(self) -> dict[str, float]:
         raw: dict[bytes, bytes] = self._client.hgetall(REDIS_KEY)  # type: ignore[assignment]
@@ -213,12 +226,19 @@ class _Outbox:
                 self._thread.start()
 
     def send(self) -> None:
-        """Send what is held now, in one round trip (fails open like every write)."""
+        """Send what is held now, in one round trip. What could not be sent (Redis down or
+        paused after a failure) is kept for the next send, so an outage delays figures rather
+        than losing them; fails open like every write."""
         with self._lock:
             if self._pid != os.getpid() or not self._sums:
                 return
             sums, self._sums = self._sums, {}
-        metrics_store().apply([(kind, key, amount) for (kind, key), amount in sums.items()])
+        if metrics_store().apply([(kind, key, amount) for (kind, key), amount in sums.items()]):
+            return
+        with self._lock:
+            if self._pid == os.getpid():
+                for field_key, amount in sums.items():
+                    self._sums[field_key] = self._sums.get(field_key, 0.0) + amount
 
     def _send_every(self, seconds: float) -> None:
         while True:

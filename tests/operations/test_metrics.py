@@ -204,3 +204,27 @@ def test_a_scrape_includes_what_its_own_process_holds(settings):
 def test_a_process_that_exits_sends_what_it_holds():
     restocks_counted_by_another_process(3, METRICS_FLUSH_SECONDS="60")
     assert _stored_restocks() == 3
+
+
+def test_figures_recorded_while_redis_is_down_are_sent_once_it_is_back(settings, monkeypatch):
+    from operations import metrics
+    from tests.redis_server import PrivateRedis
+
+    private = PrivateRedis().start()
+    try:
+        settings.REDIS_URL = f"{private.url}/0"
+        settings.METRICS_FLUSH_SECONDS = 0.2
+        monkeypatch.setattr(metrics, "OUTAGE_PAUSE_SECONDS", 0.5)
+        private.stop()
+        for _ in range(5):
+            metric_count("restocks")
+        time.sleep(0.6)  # a send or two failed meanwhile
+
+        private.start()
+        deadline = time.monotonic() + 5
+        while _stored_restocks() != 5 and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+        assert _stored_restocks() == 5
+    finally:
+        private.stop()
