@@ -173,6 +173,36 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+# --- a cache outage ------------------------------------------------------------------------------
+
+# After a cache failure this process lets subscribe requests through without asking the cache
+# for this long: a cache that hangs would otherwise cost every request its socket timeout
+# (250 ms), and a site's throughput with it. Clients refused earlier stay refused meanwhile.
+CACHE_OUTAGE_PAUSE_SECONDS = 5.0
+_cache_paused_until = 0.0
+
+
+def _cache_paused() -> bool:
+    return time.monotonic() < _cache_paused_until
+
+
+def _cache_failed(scope: str) -> None:
+    global _cache_paused_until
+    _cache_paused_until = time.monotonic() + CACHE_OUTAGE_PAUSE_SECONDS
+    logger.warning(
+        "throttle %s: cache unreachable, requests let through for %.0f s",
+        scope,
+        CACHE_OUTAGE_PAUSE_SECONDS,
+        exc_info=True,
+    )
+
+
+def cache_outage_forget() -> None:
+    """Ask the cache again from the next request (tests; an operator who fixed the cache)."""
+    global _cache_paused_until
+    _cache_paused_until = 0.0
+
+
 # --- per client -------------------------------------------------------------------------------
 
 # Clients this process refused, by window key: the end of the window (time.time()). Bounded: a
@@ -215,14 +245,12 @@ class ClientThrottle:
         self.counted = True
         if self.window is None:
             return
+        if _cache_paused():
+            return
         try:
             [count] = window_counts([(self.window.key, self.window.period)])
         except Exception:  # any cache failure: fail open, visibly
-            logger.warning(
-                "throttle %s: cache unreachable, request let through",
-                self.window.scope,
-                exc_info=True,
-            )
+            _cache_failed(self.window.scope)
             return
         if count > self.window.limit:
             raise _client_refused(self.window, self.now)
@@ -325,6 +353,8 @@ def subscribe_throttles_take(
     if client is None and address is None:
         return
     member = _digest(f"{email}\n{variant}")
+    if _cache_paused():
+        return
     try:
         backend = caches[DEFAULT_CACHE_ALIAS]
         if isinstance(backend, RedisCache):
@@ -344,9 +374,7 @@ def subscribe_throttles_take(
         else:
             client_allowed, address_allowed = _take_locally(client, address, member)
     except Exception:  # any cache failure: fail open, visibly
-        logger.warning(
-            "throttle %s: cache unreachable, request let through", SCOPE_EMAIL, exc_info=True
-        )
+        _cache_failed(SCOPE_EMAIL)
         return
     if not client_allowed:
         assert client is not None

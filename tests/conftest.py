@@ -7,7 +7,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from backinstock.throttling import client_refusals_forget
+from backinstock.throttling import cache_outage_forget, client_refusals_forget
 from klaviyo_sync.models import IntegrationSettings
 from shop.models import Country, Language, Size, State
 from tests.factories import (
@@ -31,6 +31,7 @@ def _clear_cache():
     and with no client remembered as refused by this process."""
     cache.clear()
     client_refusals_forget()
+    cache_outage_forget()
     yield
 
 

@@ -11,6 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from rest_framework.test import APIClient
 
+from backinstock import throttling
 from backinstock.models import Subscription
 from backinstock.throttling import (
     SubscribeThrottled,
@@ -345,8 +346,9 @@ def private_redis(settings) -> Iterator[PrivateRedis]:
 
 
 def test_subscribing_keeps_working_and_logs_while_redis_is_down(
-    api_client, settings, private_redis, caplog
+    api_client, settings, private_redis, caplog, monkeypatch
 ):
+    monkeypatch.setattr(throttling, "CACHE_OUTAGE_PAUSE_SECONDS", 0.5)
     settings.SUBSCRIBE_RATE_PER_CLIENT = "2/min"
     assert [subscribe(api_client, email=f"a{i}@example.com").status_code for i in range(3)] == [
         201,
@@ -373,8 +375,31 @@ def test_subscribing_keeps_working_and_logs_while_redis_is_down(
     subscribe_throttles_take(email="b0@example.com", variant="v", client_throttle=None)
 
     private_redis.start()
+    time.sleep(0.6)  # the process asks the cache again once its outage pause is over
     back = [
         subscribe(api_client, email=f"c{i}@example.com", address="10.0.0.3").status_code
         for i in range(3)
     ]
     assert back == [201, 201, 429]
+
+
+def test_while_redis_hangs_only_one_request_per_process_waits_for_it(
+    api_client, settings, private_redis
+):
+    """A cache that accepts connections and never answers costs one socket timeout (250 ms),
+    then the process lets requests through without asking it for a while."""
+    import redis
+
+    settings.SUBSCRIBE_RATE_PER_CLIENT = "100/min"
+    assert subscribe(api_client, email="first@example.com").status_code == 201
+    redis.Redis.from_url(f"{private_redis.url}/0").execute_command("CLIENT", "PAUSE", 4000, "ALL")
+
+    times = []
+    for index in range(6):
+        started = time.monotonic()
+        answer = subscribe(api_client, email=f"h{index}@example.com")
+        times.append(time.monotonic() - started)
+        assert answer.status_code == 201
+
+    assert times[0] >= 0.25  # the one that found the cache hanging: its socket timeout
+    assert max(times[1:]) < 0.2, times  # none of the others waits for one
