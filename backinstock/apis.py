@@ -104,17 +104,22 @@ class ShipToField(serializers.Field[ShipTo, ShipTo, dict[str, Any], Any]):
         return {"country": value.country, **({"state": value.state} if value.state else {})}
 
 
+ITEM_MAX_LENGTH, EMAIL_MAX_LENGTH, LANGUAGE_MAX_LENGTH = 100, 254, 10
+
+
 class SubscribeInputSerializer(serializers.Serializer[Any]):
     item = serializers.CharField(
-        max_length=100, help_text='"<displayItemId>-<sizeId>", e.g. "12366-23400".'
+        max_length=ITEM_MAX_LENGTH, help_text='"<displayItemId>-<sizeId>", e.g. "12366-23400".'
     )
     shipTo = ShipToField()
-    email = serializers.CharField(max_length=254, help_text="The shopper's email address.")
+    email = serializers.CharField(
+        max_length=EMAIL_MAX_LENGTH, help_text="The shopper's email address."
+    )
     language = serializers.CharField(
         required=False,
         allow_null=True,
         allow_blank=True,
-        max_length=10,
+        max_length=LANGUAGE_MAX_LENGTH,
         help_text="A configured language code; defaults to the country's, then the store's.",
     )
 
@@ -166,18 +171,19 @@ def _subscribe_input_plain(body: Any) -> dict[str, Any] | None:
     ship_to = body.get("shipTo")
     if not isinstance(ship_to, dict):
         return None
-    item = _plain_text(body.get("item"), max_length=100, allow_empty=False)
-    email = _plain_text(body.get("email"), max_length=254, allow_empty=False)
-    data: dict[str, Any] = {"item": item, "email": email}
-    if "language" in body:
-        language = body["language"]
-        data["language"] = (
-            None if language is None else _plain_text(language, max_length=10, allow_empty=True)
-        )
-        if language is not None and data["language"] is None:
-            return None
+    item = _plain_text(body.get("item"), max_length=ITEM_MAX_LENGTH, allow_empty=False)
+    email = _plain_text(body.get("email"), max_length=EMAIL_MAX_LENGTH, allow_empty=False)
     if item is None or email is None:
         return None
+    data: dict[str, Any] = {"item": item, "email": email}
+    if body.get("language") is not None:
+        data["language"] = _plain_text(
+            body["language"], max_length=LANGUAGE_MAX_LENGTH, allow_empty=True
+        )
+        if data["language"] is None:
+            return None
+    elif "language" in body:
+        data["language"] = None
     errors: dict[str, str] = {}
     country = _location_code(ship_to.get("country"), "country", errors, required=True)
     state = _location_code(ship_to.get("state"), "state", errors, required=False)

@@ -199,10 +199,10 @@ _INSERT_STATEMENT = "backinstock_subscription_insert"
 _prepared_on: weakref.WeakSet[Any] = weakref.WeakSet()  # psycopg connections that have it
 
 
-def _insert_sql(*, value: list[str]) -> str:
-    """The insert-or-find statement with ``value`` as its six values' placeholders: the
-    variant's external id, the address, the language id, the status, the correlation id, now."""
-    variant, email, language, status, correlation, now = value
+def _insert_sql(*, placeholders: list[str]) -> str:
+    """The insert-or-find statement with these placeholders for its six values: the variant's
+    external id, the address, the language id, the status, the correlation id, now."""
+    variant, email, language, status, correlation, now = placeholders
     subscriptions, variants = Subscription._meta.db_table, BackInStockVariant._meta.db_table
     return f"""
         WITH variant AS (SELECT id FROM {variants} WHERE external_id = {variant}::varchar),
@@ -227,15 +227,15 @@ def _subscription_insert_row(parameters: list[Any]) -> tuple[Any, ...] | None:
     """Run the insert-or-find statement: prepared if the session keeps it, else as it is."""
     connection.ensure_connection()
     with connection.cursor() as cursor:
-        if connection.connection not in _prepared_on and not connection.in_atomic_block:
-            # Already there (a pooler's server session kept it): use it.
-            with contextlib.suppress(ProgrammingError):
-                cursor.execute(
-                    f"PREPARE {_INSERT_STATEMENT} AS "
-                    + _insert_sql(value=["$1", "$2", "$3", "$4", "$5", "$6"])
-                )
-            _prepared_on.add(connection.connection)
-        if connection.connection in _prepared_on and not connection.in_atomic_block:
+        if not connection.in_atomic_block:
+            if connection.connection not in _prepared_on:
+                # Already there (a pooler's server session kept it): use it.
+                with contextlib.suppress(ProgrammingError):
+                    cursor.execute(
+                        f"PREPARE {_INSERT_STATEMENT} AS "
+                        + _insert_sql(placeholders=["$1", "$2", "$3", "$4", "$5", "$6"])
+                    )
+                _prepared_on.add(connection.connection)
             try:
                 cursor.execute(f"EXECUTE {_INSERT_STATEMENT} (%s, %s, %s, %s, %s, %s)", parameters)
                 return cursor.fetchone()
@@ -243,7 +243,7 @@ def _subscription_insert_row(parameters: list[Any]) -> tuple[Any, ...] | None:
                 _prepared_on.discard(connection.connection)
         names = ["variant", "email", "language", "status", "correlation", "now"]
         cursor.execute(
-            _insert_sql(value=[f"%({name})s" for name in names]),
+            _insert_sql(placeholders=[f"%({name})s" for name in names]),
             dict(zip(names, parameters, strict=True)),
         )
         return cursor.fetchone()

@@ -52,6 +52,7 @@ from django.core.exceptions import ImproperlyConfigured
 from rest_framework.exceptions import Throttled
 
 from backinstock.emails import email_throttle_key
+from config.process_cache import ExpiringMemory
 
 logger = logging.getLogger(__name__)
 
@@ -98,33 +99,26 @@ def _redis_script(backend: RedisCache, source: str, key: str) -> Any:
 
 # Atomic in Redis: the first hit of a window creates its key and sets the key's expiry.
 _WINDOW_COUNT_SCRIPT = """
-local counts = {}
-for i, key in ipairs(KEYS) do
-    local count = redis.call('INCR', key)
-    if count == 1 then redis.call('EXPIRE', key, ARGV[i]) end
-    counts[i] = count
-end
-return counts
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
 """
 
 
-def window_counts(windows: list[tuple[str, int]]) -> list[int]:
-    """Count one more hit in each window ``(key, period)``; returns the counts, in order.
+def window_count(*, key: str, period: int) -> int:
+    """Count one more hit in the window ``key`` of ``period`` seconds; returns the count.
 
-    Each is the same as ``cache.add(key, 0, period + 1)`` then ``cache.incr(key)``, with the same
-    key. On Redis all of them take one round trip: a small script (``EVALSHA``) run atomically,
-    so a key can never lose its expiry between the two steps. Raises if the cache fails.
+    The same as ``cache.add(key, 0, period + 1)`` then ``cache.incr(key)``. On Redis one round
+    trip: a small script (``EVALSHA``) run atomically, so the key can never lose its expiry
+    between the two steps. Raises if the cache fails.
     """
     backend = caches[DEFAULT_CACHE_ALIAS]
     if not isinstance(backend, RedisCache):
-        counts = []
-        for key, period in windows:
-            backend.add(key, 0, timeout=period + 1)
-            counts.append(backend.incr(key))
-        return counts
-    keys = [backend.make_and_validate_key(key) for key, _ in windows]
-    script = _redis_script(backend, _WINDOW_COUNT_SCRIPT, keys[0])
-    return [int(count) for count in script(keys=keys, args=[p + 1 for _, p in windows])]
+        backend.add(key, 0, timeout=period + 1)
+        return int(backend.incr(key))
+    full_key = backend.make_and_validate_key(key)
+    script = _redis_script(backend, _WINDOW_COUNT_SCRIPT, full_key)
+    return int(script(keys=[full_key], args=[period + 1]))
 
 
 @dataclass(frozen=True)
@@ -205,10 +199,8 @@ def cache_outage_forget() -> None:
 
 # --- per client -------------------------------------------------------------------------------
 
-# Clients this process refused, by window key: the end of the window (time.time()). Bounded: a
-# flood of distinct clients drops the entries whose window has ended, then all.
-_clients_refused: dict[str, float] = {}
-_CLIENTS_REFUSED_MAX = 10_000
+# Clients this process refused: the end of their window (``time.time()``), by window and limit.
+_clients_refused = ExpiringMemory()
 
 
 def client_refusals_forget() -> None:
@@ -216,14 +208,13 @@ def client_refusals_forget() -> None:
     _clients_refused.clear()
 
 
+def _refusal_key(window: _Window) -> str:
+    return f"{window.key}:{window.limit}"
+
+
 def _client_refused(window: _Window, now: float) -> SubscribeThrottled:
-    if len(_clients_refused) >= _CLIENTS_REFUSED_MAX:
-        for key, ends_at in list(_clients_refused.items()):
-            if ends_at <= now:
-                _clients_refused.pop(key, None)
-        if len(_clients_refused) >= _CLIENTS_REFUSED_MAX:
-            _clients_refused.clear()
-    _clients_refused[f"{window.key}:{window.limit}"] = window.ends_at
+    """Remember the refusal until the window ends; the exception to raise."""
+    _clients_refused.put(_refusal_key(window), window.ends_at, now=now, until=window.ends_at)
     return SubscribeThrottled(wait=window.ends_at - now)
 
 
@@ -248,7 +239,7 @@ class ClientThrottle:
         if _cache_paused():
             return
         try:
-            [count] = window_counts([(self.window.key, self.window.period)])
+            count = window_count(key=self.window.key, period=self.window.period)
         except Exception:  # any cache failure: fail open, visibly
             _cache_failed(self.window.scope)
             return
@@ -271,8 +262,8 @@ def client_throttled(*, client: str) -> Iterator[ClientThrottle]:
     now = time.time()
     window = _window(scope=SCOPE_CLIENT, identity=client, now=now) if client else None
     if window is not None:
-        ends_at = _clients_refused.get(f"{window.key}:{window.limit}")
-        if ends_at is not None and ends_at > now:
+        ends_at = _clients_refused.get(_refusal_key(window), now=now)
+        if ends_at is not None:
             raise SubscribeThrottled(wait=ends_at - now)
     throttle = ClientThrottle(window=window, now=now)
     try:
@@ -292,23 +283,22 @@ def client_throttled(*, client: str) -> Iterator[ClientThrottle]:
 
 # KEYS: the client's window (when ARGV[1] is '1'), then the address's window (when there is one).
 # ARGV: counting the client '1'/'0', its TTL and limit; the address's TTL and limit; the member.
-# Answers {client count (0 when not counted), 1 taken | 0 address full | -1 client over}.
+# Answers 1 taken, 0 the address's window full, -1 the client over its limit.
 _TAKE_SCRIPT = """
 local n = 1
-local client_count = 0
 if ARGV[1] == '1' then
-    client_count = redis.call('INCR', KEYS[1])
-    if client_count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-    if client_count > tonumber(ARGV[3]) then return {client_count, -1} end
+    local count = redis.call('INCR', KEYS[1])
+    if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+    if count > tonumber(ARGV[3]) then return -1 end
     n = 2
 end
 if KEYS[n] then
     local size = redis.call('SCARD', KEYS[n])
-    if size >= tonumber(ARGV[5]) then return {client_count, 0} end
+    if size >= tonumber(ARGV[5]) then return 0 end
     redis.call('SADD', KEYS[n], ARGV[6])
     if size == 0 then redis.call('EXPIRE', KEYS[n], ARGV[4]) end
 end
-return {client_count, 1}
+return 1
 """
 
 _local_lock = threading.Lock()  # the local-memory cache's stand-in for the script's atomicity
@@ -320,10 +310,8 @@ def _take_locally(
     """``_TAKE_SCRIPT`` on Django's local-memory cache (development, the demo: one process)."""
     backend = caches[DEFAULT_CACHE_ALIAS]
     with _local_lock:
-        if client is not None:
-            backend.add(client.key, 0, timeout=client.period + 1)
-            if backend.incr(client.key) > client.limit:
-                return False, True
+        if client is not None and window_count(key=client.key, period=client.period) > client.limit:
+            return False, True
         if address is not None:
             members = backend.get(address.key) or frozenset()
             if len(members) >= address.limit:
@@ -369,7 +357,7 @@ def subscribe_throttles_take(
                 address.limit if address else 0,
                 member,
             ]
-            _, outcome = (int(value) for value in script(keys=keys, args=args))
+            outcome = int(script(keys=keys, args=args))
             client_allowed, address_allowed = outcome != -1, outcome != 0
         else:
             client_allowed, address_allowed = _take_locally(client, address, member)

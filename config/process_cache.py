@@ -19,10 +19,40 @@ from django.conf import settings
 
 T = TypeVar("T")
 
-# key -> (monotonic time it expires, answer). Bounded: past ``_MAX_ENTRIES`` (a flood of distinct
-# requests) the expired answers are dropped, then all.
-_kept: dict[str, tuple[float, Any]] = {}
-_MAX_ENTRIES = 10_000
+
+class ExpiringMemory:
+    """A process's own bounded memory of values kept until a moment each.
+
+    ``now`` and ``until`` are on whatever clock the caller uses (``time.monotonic()``,
+    ``time.time()``), the same for all calls. Past ``max_entries`` (a flood of distinct keys) the
+    expired entries are dropped, then all. Threads may race; the last write wins.
+    """
+
+    def __init__(self, *, max_entries: int = 10_000) -> None:
+        self._kept: dict[str, tuple[float, Any]] = {}
+        self._max_entries = max_entries
+
+    def get(self, key: str, *, now: float, default: Any = None) -> Any:
+        """The value kept for ``key`` if it is still good at ``now``, else ``default``."""
+        kept = self._kept.get(key)
+        return kept[1] if kept is not None and kept[0] > now else default
+
+    def put(self, key: str, value: Any, *, now: float, until: float) -> None:
+        """Keep ``value`` for ``key`` until ``until``."""
+        if len(self._kept) >= self._max_entries:
+            for old_key, (expires, _) in list(self._kept.items()):
+                if expires <= now:
+                    self._kept.pop(old_key, None)
+            if len(self._kept) >= self._max_entries:
+                self._kept.clear()
+        self._kept[key] = (until, value)
+
+    def clear(self) -> None:
+        self._kept.clear()
+
+
+_MISSING = object()
+_recent = ExpiringMemory()
 
 
 def recent(key: str, compute: Callable[[], T]) -> T:
@@ -37,20 +67,13 @@ def recent(key: str, compute: Callable[[], T]) -> T:
     if seconds <= 0:
         return compute()
     now = time.monotonic()
-    kept = _kept.get(key)
-    if kept is not None and kept[0] > now:
-        return kept[1]
-    value = compute()
-    if len(_kept) >= _MAX_ENTRIES:
-        for old_key, (expires, _) in list(_kept.items()):
-            if expires <= now:
-                _kept.pop(old_key, None)
-        if len(_kept) >= _MAX_ENTRIES:
-            _kept.clear()
-    _kept[key] = (now + seconds, value)
+    value = _recent.get(key, now=now, default=_MISSING)
+    if value is _MISSING:
+        value = compute()
+        _recent.put(key, value, now=now, until=now + seconds)
     return value
 
 
 def recent_forget() -> None:
     """Forget everything kept (tests, and a process that has just changed what is kept)."""
-    _kept.clear()
+    _recent.clear()

@@ -3,10 +3,10 @@
 ``metric_count(name, amount, **labels)`` and ``metric_observe(name, value, **labels)`` are the
 one-line calls other apps make. The figures are kept in one Redis hash (``REDIS_URL``), so that
 the web processes and every worker on every machine add to the same counters, and ``/metrics``
-on any web process shows them all. Writes fail open: when Redis cannot be reached the figure is
-dropped, a warning logged, and Redis left alone for ``OUTAGE_PAUSE_SECONDS``, so an outage costs
-a request at most one short timeout. Without ``REDIS_URL`` (the demo) each process keeps its own
-figures in memory, and ``/metrics`` shows the web process's only.
+on any web process shows them all. Writes fail open: when Redis cannot be reached a warning is
+logged and Redis left alone for ``OUTAGE_PAUSE_SECONDS``; no caller ever waits for it. Without
+``REDIS_URL`` (the demo) each process keeps its own figures in memory, and ``/metrics`` shows
+the web process's only.
 
 Writes are not sent one by one: each process sums what it records and a thread of its own sends
 the sums every ``METRICS_FLUSH_SECONDS`` (1 s by default) in one Redis round trip, so that a web
@@ -27,7 +27,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -217,8 +217,7 @@ class _Outbox:
         with self._lock:
             if self._pid != os.getpid():
                 self._pid, self._sums, self._thread = os.getpid(), {}, None
-            for kind, key, amount in operations:
-                self._sums[kind, key] = self._sums.get((kind, key), 0.0) + amount
+            self._sums_add(((kind, key), amount) for kind, key, amount in operations)
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._send_every, args=(every,), name="metrics-outbox", daemon=True
@@ -237,8 +236,12 @@ class _Outbox:
             return
         with self._lock:
             if self._pid == os.getpid():
-                for field_key, amount in sums.items():
-                    self._sums[field_key] = self._sums.get(field_key, 0.0) + amount
+                self._sums_add(sums.items())
+
+    def _sums_add(self, amounts: Iterable[tuple[tuple[str, str], float]]) -> None:
+        """Add to the held sums; the caller holds the lock."""
+        for field_key, amount in amounts:
+            self._sums[field_key] = self._sums.get(field_key, 0.0) + amount
 
     def _send_every(self, seconds: float) -> None:
         while True:
