@@ -13,8 +13,8 @@ the sums every ``METRICS_FLUSH_SECONDS`` (1 s by default) in one Redis round tri
 request or a push pays nothing for its figures (bench/README.md, "Load": a round trip per request
 was a tenth of the subscribe endpoint's time). A scrape therefore shows a figure up to that long
 after it was recorded; a process that stops sends what it holds on its way out (``atexit``), and
-one that is killed loses at most that second. While Redis is unreachable the sums are kept and
-sent once it is back (only a send that timed out, which Redis may still apply, is not repeated).
+one that is killed loses at most that second. While Redis is unreachable or does not answer the
+sums are kept and sent once it is back.
 With the setting at 0 every write is sent at once (the tests).
 """
 
@@ -156,12 +156,11 @@ class _RedisStore:
         self._paused_until = 0.0
 
     def apply(self, operations: list[Operation]) -> bool:
-        """Send in one round trip. False when nothing was sent (paused after a failure, or no
-        connection), so that the caller may keep the figures for its next send; True when sent,
-        or when a timeout left it unknown (Redis may apply them late: resending could count
-        them twice)."""
-        import redis
-
+        """Send in one round trip; False when they were not sent (paused after a failure, no
+        connection, no answer), so that the caller may keep the figures for its next send. A
+        send with no answer is counted as not sent: a hung Redis (SIGSTOP, a full pause) drops
+        the connection's commands, and dropping the figures lost ten seconds of every process's
+        (a tester's run); the rare Redis that applied them after all counts them twice."""
         if time.monotonic() < self._paused_until:
             return False
         try:
@@ -172,12 +171,9 @@ class _RedisStore:
                 else:
                     pipeline.hincrbyfloat(REDIS_KEY, key, amount)
             pipeline.execute()
-        except redis.TimeoutError:  # sent; whether Redis applied it is unknown
+        except Exception:  # fail open: a figure late is better than a request or task failed
             self._paused_until = time.monotonic() + OUTAGE_PAUSE_SECONDS
-            logger.warning("metrics: Redis did not answer, figures may be lost", exc_info=True)
-        except Exception:  # fail open: a figure lost is better than a request or task failed
-            self._paused_until = time.monotonic() + OUTAGE_PAUSE_SECONDS
-            logger.warning("metrics: Redis unreachable, figures held or dropped", exc_info=True)
+            logger.warning("metrics: Redis unreachable, figures held", exc_info=True)
             return False
         return True
 

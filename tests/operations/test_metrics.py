@@ -228,3 +228,29 @@ def test_figures_recorded_while_redis_is_down_are_sent_once_it_is_back(settings,
         assert _stored_restocks() == 5
     finally:
         private.stop()
+
+
+def test_figures_of_a_send_that_timed_out_are_sent_again(settings, monkeypatch):
+    """A Redis that hangs (SIGSTOP) times the send out without applying it: those figures, and
+    all recorded while the process leaves Redis alone, arrive once it answers again."""
+    import redis
+
+    from operations import metrics
+
+    settings.METRICS_FLUSH_SECONDS = 60  # sent by hand below
+    monkeypatch.setattr(metrics, "OUTAGE_PAUSE_SECONDS", 0.0)
+    real_execute = redis.client.Pipeline.execute
+    hung = {"sends": 2}
+
+    def execute(self, *args, **kwargs):
+        if hung["sends"]:
+            hung["sends"] -= 1
+            raise redis.TimeoutError("Timeout reading from socket")
+        return real_execute(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", execute)
+    for _ in range(3):
+        metric_count("restocks")
+        metrics.metrics_send_now()
+
+    assert _stored_restocks() == 3
