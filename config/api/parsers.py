@@ -30,6 +30,13 @@ class LimitedJSONParser(JSONParser):
     media_type = "application/json"
     default_max_body_bytes: ClassVar[int] = 16 * 1024
 
+    @classmethod
+    def body_limit(cls, view: Any) -> int:
+        """The most bytes a body to ``view`` may have: its ``max_body_bytes`` (else
+        ``default_max_body_bytes``), never more than Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE``."""
+        limit = getattr(view, "max_body_bytes", cls.default_max_body_bytes)
+        return min(limit, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+
     def parse(
         self,
         stream: Any,
@@ -37,9 +44,7 @@ class LimitedJSONParser(JSONParser):
         parser_context: Mapping[str, Any] | None = None,
     ) -> Any:
         parser_context = parser_context or {}
-        view = parser_context.get("view")
-        limit = getattr(view, "max_body_bytes", self.default_max_body_bytes)
-        limit = min(limit, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        limit = self.body_limit(parser_context.get("view"))
         request = parser_context.get("request")
         declared = request.META.get("CONTENT_LENGTH") if request is not None else None
         if declared:
@@ -56,15 +61,26 @@ class LimitedJSONParser(JSONParser):
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
             raise RequestTooLarge(f"Request body is larger than {limit} bytes.")
-        try:
-            data = json.loads(raw.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise exceptions.ParseError(f"Malformed JSON: {exc}") from None
-        except RecursionError:
-            raise exceptions.ParseError("Malformed JSON: nested too deeply.") from None
-        if _SURROGATE_ESCAPE.search(raw) and not _surrogates_paired(data):
-            raise exceptions.ParseError("Malformed JSON: unpaired surrogate in a string.")
-        return data
+        return json_document(raw)
+
+
+def json_document(raw: bytes) -> Any:
+    """The JSON document in ``raw`` (UTF-8, RFC 8259 §8.1): any JSON value.
+
+    Raises DRF's ``ParseError`` ("Malformed JSON: ...") for bytes that are not UTF-8, text that
+    is not JSON, nesting deeper than Python's recursion limit, or a string holding a lone
+    surrogate (``"\\ud800"``), which would fail at the database instead of here. The one rule for
+    every JSON body the API reads (``LimitedJSONParser``, the subscribe views' plain lane).
+    """
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise exceptions.ParseError(f"Malformed JSON: {exc}") from None
+    except RecursionError:
+        raise exceptions.ParseError("Malformed JSON: nested too deeply.") from None
+    if _SURROGATE_ESCAPE.search(raw) and not _surrogates_paired(data):
+        raise exceptions.ParseError("Malformed JSON: unpaired surrogate in a string.")
+    return data
 
 
 def _is_utf8(charset: str) -> bool:
