@@ -84,27 +84,32 @@ def _parse_item(item: str) -> tuple[int, int] | None:
     return display_item_id, size_id
 
 
+def _store_languages() -> shop_selectors.StoreLanguages:
+    return recent("store-languages", shop_selectors.store_languages)
+
+
 def _resolve(
     *, item: str, country_code: str, state_code: str | None, email: str, language_code: str | None
 ) -> _Resolved:
     """Checks every field against the catalog; raises one error naming every bad field.
 
-    The catalog is asked once (``storefront_lookup``), whatever the request names, and its answer
+    The catalog is asked once (``storefront_lookup``) per item and ship-to location, and the
+    store's languages once (``store_languages``) where the request needs them; each answer is
     kept for ``STOREFRONT_CACHE_SECONDS`` (``config.process_cache``).
     """
     errors: dict[str, str] = {}
 
     ids = _parse_item(item)
-    asked = {
-        "display_item_id": ids[0] if ids else None,
-        "size_id": ids[1] if ids else None,
-        "country_code": country_code,
-        "state_code": state_code or None,
-        "language_code": language_code or None,
-    }
+    display_item_id, size_id = ids if ids else (None, None)
+    asked = (display_item_id, size_id, country_code, state_code or None)
     found = recent(
-        f"storefront-lookup:{sorted(asked.items())!r}",
-        lambda: shop_selectors.storefront_lookup(**asked),  # type: ignore[arg-type]
+        f"storefront-lookup:{asked!r}",
+        lambda: shop_selectors.storefront_lookup(
+            display_item_id=display_item_id,
+            size_id=size_id,
+            country_code=country_code,
+            state_code=state_code or None,
+        ),
     )
     if not found.item_found:
         errors["item"] = f"item {item} not found"
@@ -131,13 +136,13 @@ def _resolve(
 
     language_id: int | None
     if language_code:
-        language_id = found.language_id
+        language_id = _store_languages().id_for(language_code)
         if language_id is None:
             errors["language"] = "language not found"
     elif found.country_language_id is not None:
         language_id = found.country_language_id
     else:
-        language_id = found.default_language_id
+        language_id = _store_languages().default_id
         if language_id is None and "shipTo.country" not in errors:
             errors["language"] = "no language is configured for this store"
 

@@ -65,7 +65,7 @@ BIGINT_MAX = 2**63 - 1
 
 @dataclass(frozen=True)
 class StorefrontLookup:
-    """What the catalog says about the item, ship-to location and language of one request."""
+    """What the catalog says about the item and ship-to location of one request."""
 
     item_found: bool  # the size exists, belongs to the display item, which is published
     item_priced: bool  # the display item has a price in the ship-to country's pricelist
@@ -73,8 +73,6 @@ class StorefrontLookup:
     country_has_states: bool
     country_language_id: int | None
     state_id: int | None  # None: not given, or not a state of that country
-    language_id: int | None  # of the language code asked for; None: not given or not found
-    default_language_id: int | None  # the store's default (first by code if none is marked)
 
 
 def storefront_lookup(
@@ -83,17 +81,18 @@ def storefront_lookup(
     size_id: int | None,
     country_code: str,
     state_code: str | None,
-    language_code: str | None,
 ) -> StorefrontLookup:
-    """Everything a storefront request names, checked against the catalog in one query.
+    """The item and ship-to location a storefront request names, checked in one query.
 
     The subscribe endpoints ask this on every request. As separate ORM queries (size with its
     display item, ship-to country with whether it has states, state, language, default language)
     it took five round trips, and building those queries cost more CPU than everything else in
     the request (bench/README.md, "Load"); these small tables need no more than one statement.
+    The language is not in it (``store_languages``), so that the answer depends on the item and
+    the ship-to location alone and a process keeps fewer of them (``backinstock.services``).
     """
     size, display_item, price = Size._meta, DisplayItem._meta, Price._meta
-    country, state, language = Country._meta, State._meta, Language._meta
+    country, state = Country._meta, State._meta
     if display_item_id is None or size_id is None or max(display_item_id, size_id) > BIGINT_MAX:
         display_item_id = size_id = None  # no such ids: the item is simply not found
     sql = f"""
@@ -111,10 +110,7 @@ def storefront_lookup(
             EXISTS (SELECT 1 FROM {state.db_table} st WHERE st.country_id = c.id),
             c.language_id,
             (SELECT st.id FROM {state.db_table} st
-             WHERE st.country_id = c.id AND st.code = %(state_code)s ORDER BY st.id LIMIT 1),
-            (SELECT l.id FROM {language.db_table} l
-             WHERE l.code = %(language_code)s ORDER BY l.id LIMIT 1),
-            (SELECT l.id FROM {language.db_table} l ORDER BY l.is_default DESC, l.code LIMIT 1)
+             WHERE st.country_id = c.id AND st.code = %(state_code)s ORDER BY st.id LIMIT 1)
         FROM (SELECT 1) AS request
         LEFT JOIN {country.db_table} c ON c.code = %(country_code)s AND c.is_ship_to
     """  # noqa: S608  (names from the models; values are parameters)
@@ -123,7 +119,6 @@ def storefront_lookup(
         "size_id": size_id,
         "country_code": location_code_canonical(country_code),
         "state_code": location_code_canonical(state_code) if state_code else state_code,
-        "language_code": language_code,
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -136,8 +131,6 @@ def storefront_lookup(
         has_states,
         country_language_id,
         state_id,
-        language_id,
-        default,
     ) = row
     return StorefrontLookup(
         item_found=bool(item_found),
@@ -146,11 +139,31 @@ def storefront_lookup(
         country_has_states=bool(country_id is not None and has_states),
         country_language_id=country_language_id,
         state_id=state_id,
-        language_id=language_id,
-        default_language_id=default,
     )
+
+
+@dataclass(frozen=True)
+class StoreLanguages:
+    """The store's languages, as a storefront request names them."""
+
+    ids_by_code: tuple[tuple[str, int], ...]  # every language's (code, id), the default first
+    default_id: int | None  # the store's default (first by code if none is marked); None: none
+
+    def id_for(self, code: str) -> int | None:
+        """The id of the language with exactly this code; None if there is none."""
+        return next((id_ for known, id_ in self.ids_by_code if known == code), None)
+
+
+# The store's default language: the one marked default, else the first by code.
+_DEFAULT_LANGUAGE_FIRST = ("-is_default", "code")
+
+
+def store_languages() -> StoreLanguages:
+    """Every language of the store, and its default, in one query."""
+    rows = tuple(Language.objects.order_by(*_DEFAULT_LANGUAGE_FIRST).values_list("code", "id"))
+    return StoreLanguages(ids_by_code=rows, default_id=rows[0][1] if rows else None)
 
 
 def language_default() -> Language | None:
     """The store's default language; the first by code if none is marked default."""
-    return Language.objects.order_by("-is_default", "code").first()
+    return Language.objects.order_by(*_DEFAULT_LANGUAGE_FIRST).first()
