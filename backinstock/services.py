@@ -1,6 +1,7 @@
 """Writes: subscribing and erasing."""
 
 import contextlib
+import functools
 import logging
 import weakref
 from dataclasses import dataclass
@@ -8,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import ProgrammingError, connection, transaction
+from django.db import IntegrityError, ProgrammingError, connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -29,7 +30,7 @@ from backinstock.throttling import ClientThrottle, subscribe_throttles_take
 from config.api.errors import FeatureDisabled, InvalidInput
 from config.api.fields import ascii_decimal
 from config.correlation import correlation_id_current
-from config.process_cache import recent
+from config.process_cache import recent, recent_forget
 from operations.metrics import metric_count
 from shop import selectors as shop_selectors
 
@@ -351,13 +352,34 @@ def subscription_create(
         raise FeatureDisabled(
             {"backInStock": "Back-in-stock subscriptions are not enabled for this store."}
         )
-    resolved = _resolve(
+    resolve = functools.partial(
+        _resolve,
         item=item,
         country_code=country_code,
         state_code=state_code,
         email=email,
         language_code=language_code,
     )
+    try:
+        return _subscription_store(resolved=resolve(), client_throttle=client_throttle)
+    except IntegrityError:
+        if connection.in_atomic_block:  # the transaction is spoilt: the caller's to handle
+            raise
+        # A kept answer of the catalog named a row deleted since (an operator removed a
+        # language, country or state less than STOREFRONT_CACHE_SECONDS ago): ask it afresh,
+        # once. The throttles count the same subscription once (``subscribe_throttles_take``).
+        recent_forget()
+        return _subscription_store(resolved=resolve(), client_throttle=client_throttle)
+
+
+def _subscription_store(
+    *, resolved: _Resolved, client_throttle: ClientThrottle | None
+) -> SubscriptionCreateResult:
+    """Take the throttles' places and store the resolved subscription (``subscription_create``).
+
+    Raises ``SubscribeThrottled``, and ``IntegrityError`` where ``resolved`` names a language,
+    country or state that is no longer in the catalog.
+    """
     # Only a valid request counts against its address: invalid ones naming someone else's
     # address must not lock that person out (raises ``SubscribeThrottled`` when over a limit).
     subscribe_throttles_take(

@@ -123,9 +123,9 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # Each process's own memory of what every subscribe request asks and that rarely changes: the
-# catalog's answer for an item, ship-to location and language, and the back-in-stock switch
-# (``config.process_cache``). A change takes effect within STOREFRONT_CACHE_SECONDS; 0 asks the
-# database on every request.
+# catalog's answer for an item and ship-to location, the store's languages, and the back-in-stock
+# switch (``config.process_cache``). A change takes effect within STOREFRONT_CACHE_SECONDS; 0 asks
+# the database on every request.
 STOREFRONT_CACHE_SECONDS = env.float("STOREFRONT_CACHE_SECONDS", default=2.0)
 
 # --- Celery --------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from backinstock.apis import ShipTo, SubscribeInputSerializer, _subscribe_input_plain
 from backinstock.models import BackInStockProduct, BackInStockVariant, Subscription
-from tests.factories import DisplayItemFactory, SizeFactory
+from tests.factories import DisplayItemFactory, LanguageFactory, SizeFactory
 
 CHECKOUT_URL = "/api/checkout-api/back-in-stock-subscription"
 SHOP_URL = "/api/shop-api/back-in-stock-subscription"
@@ -197,14 +197,18 @@ def test_a_subscription_costs_a_fixed_number_of_queries_whatever_the_catalog_siz
         SizeFactory(variant=DisplayItemFactory().variant)
 
     # The worst case (a new virtual product, variant and subscription) costs 7 queries and a
-    # repeat 3 (the switch, the catalog lookup, the insert-or-find), as the README states; a
-    # database connection's first subscribe also prepares the insert-or-find statement.
+    # repeat 3 (the switch, the catalog lookup, the insert-or-find), one more where the request
+    # names a language, as the README states; a database connection's first subscribe also
+    # prepares the insert-or-find statement.
     with django_assert_max_num_queries(8):
         assert post(api_client, US_NY).status_code == 201
     with django_assert_max_num_queries(7):
         assert post(api_client, SE).status_code == 201
     with django_assert_max_num_queries(3):
         assert post(api_client, US_NY).status_code == 201
+    # Naming a language adds the store's languages (kept apart from the catalog's answer).
+    with django_assert_max_num_queries(4):
+        assert post(api_client, {**US_NY, "language": "sv"}).status_code == 201
 
 
 def test_with_the_process_cache_a_repeat_costs_only_its_insert_and_changes_arrive_in_time(
@@ -689,3 +693,46 @@ def test_the_plain_parse_takes_the_usual_bodies():
     with_state = {**usual, "shipTo": {"country": "US", "state": "ny"}, "language": ""}
     assert _subscribe_input_plain(with_state)["shipTo"] == ShipTo(country="US", state="NY")
     assert _subscribe_input_plain(with_state)["language"] == ""
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("deleted", ["language named", "country's language", "store default"])
+def test_a_language_deleted_while_a_process_keeps_the_catalog_is_never_a_500(
+    api_client, catalog, settings, deleted
+):
+    """Within STOREFRONT_CACHE_SECONDS of an operator deleting a language, the kept answers
+    still name it; the insert's foreign key refuses it, and the request is answered from the
+    catalog as it is now: the 400 or the 201 it gets once the kept answers expire."""
+    from config.process_cache import recent_forget
+
+    settings.STOREFRONT_CACHE_SECONDS = 60
+    recent_forget()
+    finnish = LanguageFactory(code="fi", name="Finnish")
+    if deleted == "store default":
+        catalog.english.is_default = False
+        catalog.english.save()
+        finnish.is_default = True
+        finnish.save()
+        catalog.sweden.language = None
+        catalog.sweden.save()
+    elif deleted == "country's language":
+        catalog.sweden.language = finnish
+        catalog.sweden.save()
+    body = {**SE, "language": "fi"} if deleted == "language named" else SE
+    warm = post(api_client, {**body, "email": "not an address"})
+    assert warm.status_code == 400 and list(warm.json()["errors"]) == ["email"]
+
+    finnish.delete()
+    if deleted == "store default":
+        catalog.english.is_default = True
+        catalog.english.save()
+    answer = post(api_client, body)
+
+    if deleted == "language named":
+        assert answer.status_code == 400
+        assert answer.json() == {"errors": {"language": "language not found"}}
+        assert not Subscription.objects.exists()
+    else:
+        assert answer.status_code == 201
+        assert Subscription.objects.get().language == catalog.english
+    recent_forget()
