@@ -26,7 +26,12 @@ from backinstock.models import (
     product_external_id,
     variant_external_id,
 )
-from backinstock.throttling import ClientThrottle, subscribe_throttles_take
+from backinstock.throttling import (
+    AddressPlace,
+    ClientThrottle,
+    subscribe_throttle_give_back,
+    subscribe_throttles_take,
+)
 from config.api.errors import FeatureDisabled, InvalidInput
 from config.api.fields import ascii_decimal
 from config.correlation import correlation_id_current
@@ -166,9 +171,16 @@ def _variant_create(*, resolved: _Resolved) -> None:
     """Create the back-in-stock product and variant of the first request for them.
 
     Insert-if-absent, then read: concurrent first requests both succeed and agree, because
-    external ids are unique. No transaction needed: each step is idempotent, and a variant
-    left without its subscription (a crash in between) is what a later request needs anyway.
+    external ids are unique. A variant left without its subscription (a crash in between) is
+    what a later request needs anyway. The product and its variant are one transaction: where
+    the size went away since the request's catalog answer was kept, the variant's foreign key
+    refuses it (``IntegrityError``), and no product is left without a variant.
     """
+    with transaction.atomic(savepoint=False):
+        _product_and_variant_insert(resolved=resolved)
+
+
+def _product_and_variant_insert(*, resolved: _Resolved) -> None:
     product_id = resolved.product_external_id()
     BackInStockProduct.objects.bulk_create(
         [
@@ -360,33 +372,43 @@ def subscription_create(
         email=email,
         language_code=language_code,
     )
+    resolved = resolve()
+    place = _throttles_take(resolved=resolved, client_throttle=client_throttle)
     try:
-        return _subscription_store(resolved=resolve(), client_throttle=client_throttle)
+        return _subscription_store(resolved=resolved)
     except IntegrityError:
         if connection.in_atomic_block:  # the transaction is spoilt: the caller's to handle
             raise
-        # A kept answer of the catalog named a row deleted since (an operator removed a
-        # language, country or state less than STOREFRONT_CACHE_SECONDS ago): ask it afresh,
-        # once. The throttles count the same subscription once (``subscribe_throttles_take``).
-        recent_forget()
-        return _subscription_store(resolved=resolve(), client_throttle=client_throttle)
+    # A kept answer of the catalog named a row deleted since (an operator removed a language,
+    # country, state or size less than STOREFRONT_CACHE_SECONDS ago): ask it afresh, once. The
+    # place taken in the address's window is given back first, so that a request the catalog
+    # now refuses takes none, and one now for another variant takes one, not two. The client
+    # was counted once already.
+    recent_forget()
+    subscribe_throttle_give_back(place)
+    resolved = resolve()
+    _throttles_take(resolved=resolved, client_throttle=client_throttle)
+    return _subscription_store(resolved=resolved)
 
 
-def _subscription_store(
+def _throttles_take(
     *, resolved: _Resolved, client_throttle: ClientThrottle | None
-) -> SubscriptionCreateResult:
-    """Take the throttles' places and store the resolved subscription (``subscription_create``).
-
-    Raises ``SubscribeThrottled``, and ``IntegrityError`` where ``resolved`` names a language,
-    country or state that is no longer in the catalog.
-    """
+) -> AddressPlace | None:
     # Only a valid request counts against its address: invalid ones naming someone else's
     # address must not lock that person out (raises ``SubscribeThrottled`` when over a limit).
-    subscribe_throttles_take(
+    return subscribe_throttles_take(
         email=resolved.email,
         variant=resolved.variant_external_id(),
         client_throttle=client_throttle,
     )
+
+
+def _subscription_store(*, resolved: _Resolved) -> SubscriptionCreateResult:
+    """Store the resolved subscription (``subscription_create``), its throttles taken.
+
+    Raises ``IntegrityError`` where ``resolved`` names a language, country, state or size that
+    is no longer in the catalog.
+    """
     inserted = _subscription_insert(resolved=resolved)
     if inserted is None:  # the first request for this location and size
         _variant_create(resolved=resolved)

@@ -26,7 +26,9 @@ one atomic step that refuses when the window is full. Concurrent requests for ma
 therefore never create more than the limit. While a window is full, a repeat is refused like a
 new size: a 201 for a repeat next to a 429 for a new size would tell whether the address is
 subscribed; a new and a repeated subscription do the same Redis work, so the timing does not
-tell them apart either.
+tell them apart either. The one place ever given back (``subscribe_throttle_give_back``) is a
+request's own new place when the catalog, asked again, refuses it after all (a web process's
+kept answer named a row deleted since: ``backinstock.services.subscription_create``).
 
 A valid request of a client-throttled entry point does both in one Redis round trip (a small Lua
 script); a request refused before it reaches the per-address step is counted against its client
@@ -283,7 +285,8 @@ def client_throttled(*, client: str) -> Iterator[ClientThrottle]:
 
 # KEYS: the client's window (when ARGV[1] is '1'), then the address's window (when there is one).
 # ARGV: counting the client '1'/'0', its TTL and limit; the address's TTL and limit; the member.
-# Answers 1 taken, 0 the address's window full, -1 the client over its limit.
+# Answers 2 taken (the member is new in the address's window), 1 taken (it was there already, or
+# there is no address window), 0 the address's window full, -1 the client over its limit.
 _TAKE_SCRIPT = """
 local n = 1
 if ARGV[1] == '1' then
@@ -295,8 +298,9 @@ end
 if KEYS[n] then
     local size = redis.call('SCARD', KEYS[n])
     if size >= tonumber(ARGV[5]) then return 0 end
-    redis.call('SADD', KEYS[n], ARGV[6])
+    local added = redis.call('SADD', KEYS[n], ARGV[6])
     if size == 0 then redis.call('EXPIRE', KEYS[n], ARGV[4]) end
+    return 1 + added
 end
 return 1
 """
@@ -304,25 +308,52 @@ return 1
 _local_lock = threading.Lock()  # the local-memory cache's stand-in for the script's atomicity
 
 
-def _take_locally(
-    client: _Window | None, address: _Window | None, member: str
-) -> tuple[bool, bool]:
+def _take_locally(client: _Window | None, address: _Window | None, member: str) -> int:
     """``_TAKE_SCRIPT`` on Django's local-memory cache (development, the demo: one process)."""
     backend = caches[DEFAULT_CACHE_ALIAS]
     with _local_lock:
         if client is not None and window_count(key=client.key, period=client.period) > client.limit:
-            return False, True
+            return -1
         if address is not None:
             members = backend.get(address.key) or frozenset()
             if len(members) >= address.limit:
-                return True, False
+                return 0
             backend.set(address.key, members | {member}, timeout=address.period + 1)
-    return True, True
+            return 1 if member in members else 2
+    return 1
+
+
+@dataclass(frozen=True)
+class AddressPlace:
+    """A place a subscription took in its address's window (``subscribe_throttles_take``)."""
+
+    key: str  # the window's cache key (before the backend's prefix)
+    period: int  # the window's length, seconds
+    member: str  # the hash of the canonical address and the variant
+
+
+def subscribe_throttle_give_back(place: AddressPlace | None) -> None:
+    """Give back a place taken for a request that turned out invalid after all (``None``:
+    nothing was taken, or the subscription had its place already). Fails open, like the take."""
+    if place is None or _cache_paused():
+        return
+    try:
+        backend = caches[DEFAULT_CACHE_ALIAS]
+        if isinstance(backend, RedisCache):
+            key = backend.make_and_validate_key(place.key)
+            client = backend._cache.get_client(key, write=True)  # type: ignore[attr-defined]
+            client.srem(key, place.member)
+        else:
+            with _local_lock:
+                members = backend.get(place.key) or frozenset()
+                backend.set(place.key, members - {place.member}, timeout=place.period + 1)
+    except Exception:  # any cache failure: the place stays taken until its window ends
+        _cache_failed(SCOPE_EMAIL)
 
 
 def subscribe_throttles_take(
     *, email: str, variant: str, client_throttle: ClientThrottle | None
-) -> None:
+) -> AddressPlace | None:
     """Take the subscription's place in its address's window, and count the request against its
     client (``client_throttle``, unless None or counted already): one round trip on Redis.
 
@@ -330,7 +361,9 @@ def subscribe_throttles_take(
     Raises ``SubscribeThrottled`` with the wait when the client is over its limit (the address's
     window is then left alone) or the address's window is full (for a repeat as for a new
     subscription). The rule and why it is race-safe: this module's docstring. If the cache
-    cannot be reached, logs a warning and lets the request through (fail open).
+    cannot be reached, logs a warning and lets the request through (fail open). Returns the
+    place taken, for ``subscribe_throttle_give_back``, when the subscription was new in its
+    address's window; else None.
     """
     now = time.time()
     address = _window(scope=SCOPE_EMAIL, identity=email_throttle_key(email), now=now)
@@ -339,10 +372,10 @@ def subscribe_throttles_take(
         client_throttle.counted = True
         client = client_throttle.window
     if client is None and address is None:
-        return
+        return None
     member = _digest(f"{email}\n{variant}")
     if _cache_paused():
-        return
+        return None
     try:
         backend = caches[DEFAULT_CACHE_ALIAS]
         if isinstance(backend, RedisCache):
@@ -358,15 +391,18 @@ def subscribe_throttles_take(
                 member,
             ]
             outcome = int(script(keys=keys, args=args))
-            client_allowed, address_allowed = outcome != -1, outcome != 0
         else:
-            client_allowed, address_allowed = _take_locally(client, address, member)
+            outcome = _take_locally(client, address, member)
     except Exception:  # any cache failure: fail open, visibly
         _cache_failed(SCOPE_EMAIL)
-        return
-    if not client_allowed:
+        return None
+    if outcome == -1:
         assert client is not None
         raise _client_refused(client, now)
-    if not address_allowed:
+    if outcome == 0:
         assert address is not None
         raise SubscribeThrottled(wait=address.ends_at - now)
+    if outcome == 2:
+        assert address is not None
+        return AddressPlace(key=address.key, period=address.period, member=member)
+    return None

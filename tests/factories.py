@@ -119,7 +119,9 @@ class DisplayItemFactory(factory.django.DjangoModelFactory):
         model = DisplayItem
         skip_postgeneration_save = True
 
-    id = factory.Sequence(lambda n: 10000 + n)
+    # Above every id the demo catalog and the tests name (12366, 23400...): a session creates
+    # thousands, in any order, and must never reach one.
+    id = factory.Sequence(lambda n: 500_000 + n)
     variant = factory.SubFactory(VariantFactory)
     uri = factory.LazyAttribute(lambda o: f"item-{o.id}")
     description = "A fine garment."
@@ -155,7 +157,7 @@ class SizeFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Size
 
-    id = factory.Sequence(lambda n: 20000 + n)
+    id = factory.Sequence(lambda n: 1_000_000 + n)  # as DisplayItemFactory's ids
     variant = factory.LazyFunction(lambda: DisplayItemFactory().variant)
     name = "M"
     sku = factory.Sequence(lambda n: f"SKU-{n}")

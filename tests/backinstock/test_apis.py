@@ -736,3 +736,45 @@ def test_a_language_deleted_while_a_process_keeps_the_catalog_is_never_a_500(
         assert answer.status_code == 201
         assert Subscription.objects.get().language == catalog.english
     recent_forget()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_refused_after_the_stale_answer_takes_no_place_in_its_addresss_window(
+    api_client, catalog, settings
+):
+    from config.process_cache import recent_forget
+
+    settings.STOREFRONT_CACHE_SECONDS = 60
+    settings.SUBSCRIBE_RATE_PER_EMAIL = "2/hour"
+    recent_forget()
+    finnish = LanguageFactory(code="fi", name="Finnish")
+    california = {**US_NY, "shipTo": {"country": "US", "state": "CA"}, "language": "fi"}
+    assert post(api_client, {**california, "email": "not an address"}).status_code == 400
+    finnish.delete()
+
+    refused = post(api_client, california)
+    answers = [post(api_client, body).status_code for body in (SE, US_NY)]
+
+    assert refused.json() == {"errors": {"language": "language not found"}}
+    assert answers == [201, 201]
+    recent_forget()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_size_deleted_while_its_answer_is_kept_leaves_no_product_behind(
+    api_client, catalog, settings
+):
+    from config.process_cache import recent_forget
+
+    settings.STOREFRONT_CACHE_SECONDS = 60
+    recent_forget()
+    size = SizeFactory(id=23401, variant=catalog.size.variant, name="L")
+    body = {**SE, "item": "12366-23401"}
+    assert post(api_client, {**body, "email": "not an address"}).status_code == 400
+    size.delete()
+
+    answer = post(api_client, body)
+
+    assert answer.json() == {"errors": {"item": "item 12366-23401 not found"}}
+    assert not BackInStockProduct.objects.exists()
+    recent_forget()

@@ -403,3 +403,27 @@ def test_while_redis_hangs_only_one_request_per_process_waits_for_it(
 
     assert times[0] >= 0.25  # the one that found the cache hanging: its socket timeout
     assert max(times[1:]) < 0.2, times  # none of the others waits for one
+
+
+@pytest.mark.parametrize("backend", ["redis", "local memory"])
+def test_a_place_given_back_frees_the_window_and_a_repeat_has_none_to_give(settings, backend):
+    if backend == "local memory":
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    settings.SUBSCRIBE_RATE_PER_EMAIL = "2/hour"
+    cache.clear()
+
+    def take(variant):
+        return subscribe_throttles_take(
+            email="ann@example.com", variant=variant, client_throttle=None
+        )
+
+    first, repeat, second = take("a"), take("a"), take("b")
+    with pytest.raises(SubscribeThrottled):
+        take("c")
+
+    assert first is not None and second is not None and repeat is None
+    throttling.subscribe_throttle_give_back(second)
+    assert take("c") is not None
+    with pytest.raises(SubscribeThrottled):
+        take("b")
+    cache.clear()
