@@ -107,14 +107,14 @@ def _resolve(
 
     ids = _parse_item(item)
     display_item_id, size_id = ids if ids else (None, None)
-    asked = (display_item_id, size_id, country_code, state_code or None)
+    state = state_code or None
     found = recent(
-        f"storefront-lookup:{asked!r}",
+        f"storefront-lookup:{(display_item_id, size_id, country_code, state)!r}",
         lambda: shop_selectors.storefront_lookup(
             display_item_id=display_item_id,
             size_id=size_id,
             country_code=country_code,
-            state_code=state_code or None,
+            state_code=state,
         ),
     )
     if not found.item_found:

@@ -89,13 +89,17 @@ def rate_parse(rate: str) -> tuple[int, int] | None:
 _redis_scripts: "weakref.WeakKeyDictionary[Any, dict[str, Any]]" = weakref.WeakKeyDictionary()
 
 
+def _redis_client(backend: RedisCache, key: str) -> Any:
+    """The redis-py client ``backend`` writes ``key`` with (Django keeps one per server)."""
+    return backend._cache.get_client(key, write=True)  # type: ignore[attr-defined]
+
+
 def _redis_script(backend: RedisCache, source: str, key: str) -> Any:
     """``source`` registered on a client of ``backend`` (kept per backend, see above)."""
     scripts = _redis_scripts.setdefault(backend, {})
     script = scripts.get(source)
     if script is None:
-        client = backend._cache.get_client(key, write=True)  # type: ignore[attr-defined]
-        script = scripts[source] = client.register_script(source)
+        script = scripts[source] = _redis_client(backend, key).register_script(source)
     return script
 
 
@@ -341,8 +345,7 @@ def subscribe_throttle_give_back(place: AddressPlace | None) -> None:
         backend = caches[DEFAULT_CACHE_ALIAS]
         if isinstance(backend, RedisCache):
             key = backend.make_and_validate_key(place.key)
-            client = backend._cache.get_client(key, write=True)  # type: ignore[attr-defined]
-            client.srem(key, place.member)
+            _redis_client(backend, key).srem(key, place.member)
         else:
             with _local_lock:
                 members = backend.get(place.key) or frozenset()
