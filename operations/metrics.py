@@ -21,6 +21,7 @@ With the setting at 0 every write is sent at once (the tests).
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import logging
 import math
@@ -120,8 +121,14 @@ METRICS: dict[str, MetricSpec] = {
 Operation = tuple[str, str, float]  # ("count" | "add", field, amount)
 
 
-def _field(name: str, part: str, labels: dict[str, str], le: str = "") -> str:
-    return json.dumps([name, part, sorted(labels.items()), le], separators=(",", ":"))
+Labels = tuple[tuple[str, str], ...]  # (name, value) pairs, sorted by name
+
+
+@functools.lru_cache(maxsize=4096)
+def _field(name: str, part: str, labels: Labels, le: str = "") -> str:
+    """The stored field of one series part: a JSON array, built once per series and process
+    (label values are bounded by design, so the cache holds every series a process writes)."""
+    return json.dumps([name, part, labels, le], separators=(",", ":"))
 
 
 class _MemoryStore:
@@ -265,13 +272,15 @@ def metrics_send_now() -> None:
     _outbox.send()
 
 
-def _labels(spec: MetricSpec, labels: dict[str, Any]) -> dict[str, str]:
+def _labels(spec: MetricSpec, labels: dict[str, Any]) -> Labels:
     if set(labels) != set(spec.labels):
         raise ValueError(f"metric {spec.name} takes labels {spec.labels}, not {tuple(labels)}")
-    return {
-        key: str(value).lower() if isinstance(value, bool) else str(value)
-        for key, value in labels.items()
-    }
+    return tuple(
+        sorted(
+            (key, str(value).lower() if isinstance(value, bool) else str(value))
+            for key, value in labels.items()
+        )
+    )
 
 
 # --- the API other apps call ----------------------------------------------------------------
@@ -313,12 +322,12 @@ def metric_observe(name: str, value: float, **labels: Any) -> None:
 class StoredFigures:
     """The stored figures grouped by metric: ``{name: {labels: {part/le: value}}}``."""
 
-    values: dict[str, dict[tuple[tuple[str, str], ...], dict[str, float]]]
+    values: dict[str, dict[Labels, dict[str, float]]]
 
     @classmethod
     def read(cls) -> StoredFigures:
         metrics_send_now()  # this process's own figures, up to the moment
-        grouped: dict[str, dict[tuple[tuple[str, str], ...], dict[str, float]]] = {}
+        grouped: dict[str, dict[Labels, dict[str, float]]] = {}
         for key, value in metrics_store().read().items():
             try:
                 name, part, labels, le = json.loads(key)
