@@ -41,8 +41,9 @@ def post_worker_init(worker: object) -> None:
     collector's permanent generation (``gc.freeze``), which full collections skip. The app's
     modules, settings and URL patterns are some 110,000 objects that live as long as the worker;
     each full collection walked them all, a pause of all the worker's threads of about 80 ms on
-    the reference machine, a few times a minute under load (bench/README.md, "Load"). Frozen,
-    a full collection walks only what requests left since, 10-20 ms there."""
+    the reference machine, a few times a minute under load. Frozen, a full collection walks only
+    what requests left since: 10-20 ms there in a single-threaded loop, a median of 42-71 ms
+    rather than 93-104 ms under load (bench/README.md, "Load")."""
     gc.collect()
     gc.freeze()
 

@@ -99,6 +99,16 @@ def test_figures_recorded_by_another_process_are_shown():
     assert scrape()[("backinstock_restocks_total", ())] == 5
 
 
+def test_figures_stored_by_the_release_before_keep_adding_up():
+    """A series' stored field is the JSON array earlier releases wrote, so after an upgrade the
+    counts go on where they were instead of a second series beside them."""
+    metrics_store().apply(
+        [("count", '["subscriptions_accepted","total",[["outcome","new"]],""]', 4.0)]
+    )
+    metric_count("subscriptions_accepted", outcome="new")
+    assert scrape()[key("backinstock_subscriptions_accepted_total", outcome="new")] == 5
+
+
 def test_histograms_count_each_observation_in_its_bucket_and_the_sum():
     metric_observe("catalog_sync_duration_seconds", 3.0, full=True, state="completed")
     metric_observe("catalog_sync_duration_seconds", 100.0, full=True, state="completed")
