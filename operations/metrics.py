@@ -14,7 +14,8 @@ request or a push pays nothing for its figures (bench/README.md, "Load": a round
 was a tenth of the subscribe endpoint's time). A scrape therefore shows a figure up to that long
 after it was recorded; a process that stops sends what it holds on its way out (``atexit``), and
 one that is killed loses at most that second. While Redis is unreachable or does not answer the
-sums are kept and sent once it is back.
+sums are kept and sent once it is back, exactly once: each send is a batch with an id, applied
+by a script only if Redis has not applied that id before (``_RedisStore.apply``).
 With the setting at 0 every write is sent at once (the tests).
 """
 
@@ -28,6 +29,7 @@ import math
 import os
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -138,7 +140,9 @@ class _MemoryStore:
         self._lock = threading.Lock()
         self._values: dict[str, float] = {}
 
-    def apply(self, operations: list[Operation]) -> bool:
+    def apply(self, operations: list[Operation], *, batch_id: str) -> bool:
+        """Add the amounts (``batch_id`` is for the Redis store: one process's memory is never
+        sent a batch twice)."""
         with self._lock:
             for _, key, amount in operations:
                 self._values[key] = self._values.get(key, 0.0) + amount
@@ -153,6 +157,32 @@ class _MemoryStore:
             self._values.clear()
 
 
+# How long Redis remembers a batch it applied, so that the same batch sent again is not added
+# twice. A send that got no answer may still be applied later: a Redis stopped (SIGSTOP) or
+# stalled reads the request waiting in its socket once it runs again, and the sender, having
+# timed out, sends the batch again once Redis answers (after ``OUTAGE_PAUSE_SECONDS``). Ten
+# minutes covers both orders with room; one small key per batch, at most one batch a second per
+# process.
+BATCH_MARK_SECONDS = 600
+BATCH_MARK_PREFIX = f"{REDIS_KEY}:applied:"
+
+# KEYS: the figures' hash, the batch's mark. ARGV: the mark's lifetime in seconds, then each
+# operation's kind ('count' or 'add'), field and amount. Answers 1 applied, 0 applied before.
+_APPLY_ONCE_SCRIPT = """
+if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
+    return 0
+end
+for i = 2, #ARGV, 3 do
+    if ARGV[i] == 'count' then
+        redis.call('HINCRBY', KEYS[1], ARGV[i + 1], ARGV[i + 2])
+    else
+        redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i + 1], ARGV[i + 2])
+    end
+end
+return 1
+"""
+
+
 class _RedisStore:
     def __init__(self, url: str) -> None:
         import redis
@@ -160,24 +190,22 @@ class _RedisStore:
         self._client = redis.Redis.from_url(
             url, socket_connect_timeout=REDIS_TIMEOUT_SECONDS, socket_timeout=REDIS_TIMEOUT_SECONDS
         )
+        self._apply_once = self._client.register_script(_APPLY_ONCE_SCRIPT)
         self._paused_until = 0.0
 
-    def apply(self, operations: list[Operation]) -> bool:
-        """Send in one round trip; False when they were not sent (paused after a failure, no
-        connection, no answer), so that the caller may keep the figures for its next send. A
-        send with no answer is counted as not sent: a hung Redis (SIGSTOP, a full pause) drops
-        the connection's commands, and dropping the figures lost ten seconds of every process's
-        (a tester's run); the rare Redis that applied them after all counts them twice."""
+    def apply(self, operations: list[Operation], *, batch_id: str) -> bool:
+        """Apply the batch ``batch_id`` in one round trip, unless Redis has applied it before
+        (``BATCH_MARK_SECONDS``); True once Redis has it. False when it was not answered (paused
+        after a failure, no connection, no answer), so that the caller sends the same batch again
+        later: a batch that got no answer may have been applied all the same (a stopped Redis
+        runs it when it resumes), and its id keeps it from counting twice."""
         if time.monotonic() < self._paused_until:
             return False
+        arguments: list[str | int] = [BATCH_MARK_SECONDS]
+        for kind, key, amount in operations:
+            arguments += [kind, key, str(int(amount)) if kind == "count" else repr(float(amount))]
         try:
-            pipeline = self._client.pipeline(transaction=False)
-            for kind, key, amount in operations:
-                if kind == "count":
-                    pipeline.hincrby(REDIS_KEY, key, int(amount))
-                else:
-                    pipeline.hincrbyfloat(REDIS_KEY, key, amount)
-            pipeline.execute()
+            self._apply_once(keys=[REDIS_KEY, BATCH_MARK_PREFIX + batch_id], args=arguments)
         except Exception:  # fail open: a figure late is better than a request or task failed
             self._paused_until = time.monotonic() + OUTAGE_PAUSE_SECONDS
             logger.warning("metrics: Redis unreachable, figures held", exc_info=True)
@@ -207,19 +235,22 @@ def metrics_store() -> _MemoryStore | _RedisStore:
 
 class _Outbox:
     """What this process recorded and has not sent yet, summed per field; a daemon thread sends
-    it every ``METRICS_FLUSH_SECONDS``. After a fork the child drops what it inherited (the parent
-    sends that) and starts a thread of its own on its first write."""
+    it every ``METRICS_FLUSH_SECONDS``. A batch Redis did not answer is kept as it is, id and all,
+    and sent again before anything recorded since; meanwhile new figures are summed beside it.
+    After a fork the child drops what it inherited (the parent sends that) and starts a thread of
+    its own on its first write."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._sums: dict[tuple[str, str], float] = {}
+        self._unanswered: tuple[str, list[Operation]] | None = None  # (batch id, operations)
         self._thread: threading.Thread | None = None
 
     def add(self, operations: list[Operation], *, every: float) -> None:
         with self._lock:
             if self._pid != os.getpid():
-                self._pid, self._sums, self._thread = os.getpid(), {}, None
+                self._pid, self._sums, self._unanswered, self._thread = os.getpid(), {}, None, None
             self._sums_add(((kind, key), amount) for kind, key, amount in operations)
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -228,18 +259,25 @@ class _Outbox:
                 self._thread.start()
 
     def send(self) -> None:
-        """Send what is held now, in one round trip. What could not be sent (Redis down or
-        paused after a failure) is kept for the next send, so an outage delays figures rather
-        than losing them; fails open like every write."""
-        with self._lock:
-            if self._pid != os.getpid() or not self._sums:
+        """Send what is held now: a batch left unanswered before, then the sums recorded since,
+        one round trip each. A batch Redis does not answer (down, hung, or paused after a
+        failure) is kept for the next send, so an outage delays figures rather than losing or
+        doubling them; fails open like every write."""
+        for _ in range(2):  # at most the unanswered batch and the sums: never chases new figures
+            with self._lock:
+                if self._pid != os.getpid():
+                    return
+                if self._unanswered is None:
+                    if not self._sums:
+                        return
+                    operations = [(kind, key, amount) for (kind, key), amount in self._sums.items()]
+                    self._unanswered, self._sums = (uuid.uuid4().hex, operations), {}
+                batch = self._unanswered
+            if not metrics_store().apply(batch[1], batch_id=batch[0]):
                 return
-            sums, self._sums = self._sums, {}
-        if metrics_store().apply([(kind, key, amount) for (kind, key), amount in sums.items()]):
-            return
-        with self._lock:
-            if self._pid == os.getpid():
-                self._sums_add(sums.items())
+            with self._lock:
+                if self._unanswered is batch:
+                    self._unanswered = None
 
     def _sums_add(self, amounts: Iterable[tuple[tuple[str, str], float]]) -> None:
         """Add to the held sums; the caller holds the lock."""
@@ -264,7 +302,7 @@ def _send(operations: list[Operation]) -> None:
     if every > 0 and settings.REDIS_URL:
         _outbox.add(operations, every=every)
     else:  # at once: the tests, and the demo's in-process figures
-        metrics_store().apply(operations)
+        metrics_store().apply(operations, batch_id=uuid.uuid4().hex)
 
 
 def metrics_send_now() -> None:

@@ -1,5 +1,7 @@
 """``/metrics``: Prometheus text behind METRICS_TOKEN, with figures from every process."""
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -103,7 +105,8 @@ def test_figures_stored_by_the_release_before_keep_adding_up():
     """A series' stored field is the JSON array earlier releases wrote, so after an upgrade the
     counts go on where they were instead of a second series beside them."""
     metrics_store().apply(
-        [("count", '["subscriptions_accepted","total",[["outcome","new"]],""]', 4.0)]
+        [("count", '["subscriptions_accepted","total",[["outcome","new"]],""]', 4.0)],
+        batch_id="written-by-the-release-before",
     )
     metric_count("subscriptions_accepted", outcome="new")
     assert scrape()[key("backinstock_subscriptions_accepted_total", outcome="new")] == 5
@@ -240,27 +243,32 @@ def test_figures_recorded_while_redis_is_down_are_sent_once_it_is_back(settings,
         private.stop()
 
 
-def test_figures_of_a_send_that_timed_out_are_sent_again(settings, monkeypatch):
-    """A Redis that hangs (SIGSTOP) times the send out without applying it: those figures, and
-    all recorded while the process leaves Redis alone, arrive once it answers again."""
-    import redis
-
+def test_a_batch_a_stopped_redis_runs_when_it_resumes_counts_once(settings, monkeypatch):
+    """A Redis stopped with SIGSTOP gives no answer, so the process keeps the batch and sends it
+    again; but the stopped Redis runs the request waiting in its socket once it resumes. Either
+    way round the batch counts once, and what was recorded meanwhile counts too."""
     from operations import metrics
+    from tests.redis_server import PrivateRedis
 
-    settings.METRICS_FLUSH_SECONDS = 60  # sent by hand below
-    monkeypatch.setattr(metrics, "OUTAGE_PAUSE_SECONDS", 0.0)
-    real_execute = redis.client.Pipeline.execute
-    hung = {"sends": 2}
+    private = PrivateRedis().start()
+    assert private.process is not None
+    try:
+        settings.REDIS_URL = f"{private.url}/0"
+        settings.METRICS_FLUSH_SECONDS = 60  # sent by hand below
+        monkeypatch.setattr(metrics, "OUTAGE_PAUSE_SECONDS", 0.0)
+        metric_count("restocks", 1)
+        metrics.metrics_send_now()  # Redis now knows the script: the stopped one can run it
+        metric_count("restocks", 3)
+        os.kill(private.process.pid, signal.SIGSTOP)
+        try:
+            metrics.metrics_send_now()  # waits REDIS_TIMEOUT_SECONDS for an answer, gets none
+        finally:
+            os.kill(private.process.pid, signal.SIGCONT)
+        assert _stored_restocks() == 4, "the stopped Redis ran the batch once it resumed"
 
-    def execute(self, *args, **kwargs):
-        if hung["sends"]:
-            hung["sends"] -= 1
-            raise redis.TimeoutError("Timeout reading from socket")
-        return real_execute(self, *args, **kwargs)
+        metric_count("restocks", 2)
+        metrics.metrics_send_now()  # the batch again, then the 2
 
-    monkeypatch.setattr(redis.client.Pipeline, "execute", execute)
-    for _ in range(3):
-        metric_count("restocks")
-        metrics.metrics_send_now()
-
-    assert _stored_restocks() == 3
+        assert _stored_restocks() == 6
+    finally:
+        private.stop()
