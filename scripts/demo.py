@@ -121,12 +121,22 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
 
 
 def _interrupt(signum: int, frame: object) -> None:
+    """The first TERM or Ctrl-C stops the demo. Any that follow are ignored, so that they cannot
+    interrupt the stopping of its processes and leave them running: a TERM sent to the process
+    group of ``make demo`` reaches the demo twice, as make passes on a TERM it gets."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
-def main() -> int:
-    # A TERM (from a supervisor, or `timeout`) stops the children too, as Ctrl-C does.
+def stop_signals_handle() -> None:
+    """A TERM (from a supervisor, or `timeout`) stops the children too, as Ctrl-C does."""
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+
+
+def main() -> int:
+    stop_signals_handle()
     processes: list[subprocess.Popen[bytes]] = []
     try:
         processes.append(

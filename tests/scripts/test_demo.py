@@ -95,3 +95,30 @@ def test_the_demo_uses_its_own_settings_whatever_the_shell_exports(monkeypatch):
         True,
     ]
     assert [name for name, value in HOSTILE.items() if demo.ENVIRONMENT.get(name) == value] == []
+
+
+# Sends itself a TERM, as make demo's process group gets one, then a second one while stopping,
+# as make passes its own on; and a Ctrl-C after that.
+SECOND_SIGNAL = f"""
+import importlib.util, os, signal, sys
+spec = importlib.util.spec_from_file_location("demo", {str(ROOT / "scripts" / "demo.py")!r})
+demo = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(demo)
+demo.stop_signals_handle()
+try:
+    os.kill(os.getpid(), signal.SIGTERM)
+except KeyboardInterrupt:
+    print("stopping", flush=True)
+os.kill(os.getpid(), signal.SIGTERM)
+os.kill(os.getpid(), signal.SIGINT)
+print("stopped", flush=True)
+"""
+
+
+def test_a_second_term_or_ctrl_c_does_not_interrupt_the_demo_stopping():
+    finished = subprocess.run(
+        [sys.executable, "-c", SECOND_SIGNAL], capture_output=True, text=True, timeout=60
+    )
+
+    assert finished.stdout.split() == ["stopping", "stopped"], finished.stderr
+    assert finished.returncode == 0
