@@ -13,7 +13,9 @@ the sums every ``METRICS_FLUSH_SECONDS`` (1 s by default) in one Redis round tri
 request or a push pays nothing for its figures (bench/README.md, "Load": a round trip per request
 was a tenth of the subscribe endpoint's time). A scrape therefore shows a figure up to that long
 after it was recorded; a process that stops sends what it holds on its way out (``atexit``), and
-one that is killed loses at most that second. While Redis is unreachable or does not answer the
+one that is killed loses at most that second, as does one that exits while Redis cannot be
+reached (it tries once even in the pause after a failure). While Redis is unreachable or does
+not answer the
 sums are kept and sent once it is back, exactly once: each send is a batch with an id, applied
 by a script only if Redis has not applied that id before (``_RedisStore.apply``).
 With the setting at 0 every write is sent at once (the tests).
@@ -30,7 +32,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -120,7 +122,7 @@ METRICS: dict[str, MetricSpec] = {
 
 # --- storage --------------------------------------------------------------------------------
 
-Operation = tuple[str, str, float]  # ("count" | "add", field, amount)
+Operation = tuple[str, float]  # (field, amount): add the amount to the stored field
 
 
 Labels = tuple[tuple[str, str], ...]  # (name, value) pairs, sorted by name
@@ -140,11 +142,13 @@ class _MemoryStore:
         self._lock = threading.Lock()
         self._values: dict[str, float] = {}
 
-    def apply(self, operations: list[Operation], *, batch_id: str) -> bool:
-        """Add the amounts (``batch_id`` is for the Redis store: one process's memory is never
-        sent a batch twice)."""
+    def apply(
+        self, operations: list[Operation], *, batch_id: str, even_if_paused: bool = False
+    ) -> bool:
+        """Add the amounts (``batch_id`` and ``even_if_paused`` are for the Redis store: one
+        process's memory is never sent a batch twice, and never paused)."""
         with self._lock:
-            for _, key, amount in operations:
+            for key, amount in operations:
                 self._values[key] = self._values.get(key, 0.0) + amount
         return True
 
@@ -167,17 +171,17 @@ BATCH_MARK_SECONDS = 600
 BATCH_MARK_PREFIX = f"{REDIS_KEY}:applied:"
 
 # KEYS: the figures' hash, the batch's mark. ARGV: the mark's lifetime in seconds, then each
-# operation's kind ('count' or 'add'), field and amount. Answers 1 applied, 0 applied before.
+# operation's field and amount. Answers 1 applied, 0 applied before. Every amount is added with
+# HINCRBYFLOAT, whole or not: a field a whole amount was added to with HINCRBY could not take a
+# fraction later, nor the reverse, and a script that fails halfway keeps what it did before (a
+# float counter's field, such as the rate limiter's waits, gets both). Redis keeps the sum as a
+# long double, exact for whole counts far beyond any counter here.
 _APPLY_ONCE_SCRIPT = """
 if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
     return 0
 end
-for i = 2, #ARGV, 3 do
-    if ARGV[i] == 'count' then
-        redis.call('HINCRBY', KEYS[1], ARGV[i + 1], ARGV[i + 2])
-    else
-        redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i + 1], ARGV[i + 2])
-    end
+for i = 2, #ARGV, 2 do
+    redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1])
 end
 return 1
 """
@@ -193,17 +197,20 @@ class _RedisStore:
         self._apply_once = self._client.register_script(_APPLY_ONCE_SCRIPT)
         self._paused_until = 0.0
 
-    def apply(self, operations: list[Operation], *, batch_id: str) -> bool:
+    def apply(
+        self, operations: list[Operation], *, batch_id: str, even_if_paused: bool = False
+    ) -> bool:
         """Apply the batch ``batch_id`` in one round trip, unless Redis has applied it before
         (``BATCH_MARK_SECONDS``); True once Redis has it. False when it was not answered (paused
         after a failure, no connection, no answer), so that the caller sends the same batch again
         later: a batch that got no answer may have been applied all the same (a stopped Redis
-        runs it when it resumes), and its id keeps it from counting twice."""
-        if time.monotonic() < self._paused_until:
+        runs it when it resumes), and its id keeps it from counting twice. ``even_if_paused``: try
+        during the pause after a failure too (a process's last send)."""
+        if time.monotonic() < self._paused_until and not even_if_paused:
             return False
         arguments: list[str | int] = [BATCH_MARK_SECONDS]
-        for kind, key, amount in operations:
-            arguments += [kind, key, str(int(amount)) if kind == "count" else repr(float(amount))]
+        for key, amount in operations:
+            arguments += [key, repr(float(amount))]
         try:
             self._apply_once(keys=[REDIS_KEY, BATCH_MARK_PREFIX + batch_id], args=arguments)
         except Exception:  # fail open: a figure late is better than a request or task failed
@@ -243,7 +250,7 @@ class _Outbox:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pid = os.getpid()
-        self._sums: dict[tuple[str, str], float] = {}
+        self._sums: dict[str, float] = {}
         self._unanswered: tuple[str, list[Operation]] | None = None  # (batch id, operations)
         self._thread: threading.Thread | None = None
 
@@ -251,7 +258,8 @@ class _Outbox:
         with self._lock:
             if self._pid != os.getpid():
                 self._pid, self._sums, self._unanswered, self._thread = os.getpid(), {}, None, None
-            self._sums_add(((kind, key), amount) for kind, key, amount in operations)
+            for key, amount in operations:
+                self._sums[key] = self._sums.get(key, 0.0) + amount
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._send_every, args=(every,), name="metrics-outbox", daemon=True
@@ -270,7 +278,7 @@ class _Outbox:
                 if self._unanswered is None:
                     if not self._sums:
                         return
-                    operations = [(kind, key, amount) for (kind, key), amount in self._sums.items()]
+                    operations = list(self._sums.items())
                     self._unanswered, self._sums = (uuid.uuid4().hex, operations), {}
                 batch = self._unanswered
             if not metrics_store().apply(batch[1], batch_id=batch[0]):
@@ -279,10 +287,20 @@ class _Outbox:
                 if self._unanswered is batch:
                     self._unanswered = None
 
-    def _sums_add(self, amounts: Iterable[tuple[tuple[str, str], float]]) -> None:
-        """Add to the held sums; the caller holds the lock."""
-        for field_key, amount in amounts:
-            self._sums[field_key] = self._sums.get(field_key, 0.0) + amount
+    def send_last(self) -> None:
+        """The process is exiting: try everything it holds once, the batch left unanswered and
+        the sums since, even during the pause after a failure. A Redis that is stopped rather
+        than gone runs them when it resumes (a worker recycled or a deploy during a Redis
+        stall); what Redis never gets is lost with the process."""
+        with self._lock:
+            if self._pid != os.getpid():
+                return
+            batches = [self._unanswered] if self._unanswered else []
+            if self._sums:
+                batches.append((uuid.uuid4().hex, list(self._sums.items())))
+            self._unanswered, self._sums = None, {}
+        for batch_id, operations in batches:
+            metrics_store().apply(operations, batch_id=batch_id, even_if_paused=True)
 
     def _send_every(self, seconds: float) -> None:
         while True:
@@ -294,7 +312,7 @@ class _Outbox:
 
 
 _outbox = _Outbox()
-atexit.register(_outbox.send)
+atexit.register(_outbox.send_last)
 
 
 def _send(operations: list[Operation]) -> None:
@@ -327,28 +345,32 @@ def _labels(spec: MetricSpec, labels: dict[str, Any]) -> Labels:
 def metric_count(name: str, amount: float = 1, **labels: Any) -> None:
     """Add ``amount`` (default 1; 0 does nothing) to counter ``name`` (see ``METRICS``).
 
-    Fails open: never raises for an unreachable Redis. Raises ValueError for an unknown metric or
-    wrong label names, which is a programming error.
+    Fails open: never raises for an unreachable Redis. Raises ValueError for an unknown metric,
+    wrong label names or an amount that is not a finite number, which are programming errors.
     """
     spec = METRICS[name]
     if spec.kind != "counter":
         raise ValueError(f"metric {name} is a {spec.kind}")
+    if not math.isfinite(amount):
+        raise ValueError(f"metric {name} takes finite amounts, not {amount!r}")
     if amount:
-        kind = "count" if float(amount).is_integer() else "add"
-        _send([(kind, _field(name, "total", _labels(spec, labels)), float(amount))])
+        _send([(_field(name, "total", _labels(spec, labels)), float(amount))])
 
 
 def metric_observe(name: str, value: float, **labels: Any) -> None:
-    """Record one observation ``value`` (seconds) of histogram ``name``. Fails open."""
+    """Record one observation ``value`` (seconds) of histogram ``name``. Fails open; raises
+    ValueError as ``metric_count`` does."""
     spec = METRICS[name]
     if spec.kind != "histogram":
         raise ValueError(f"metric {name} is a {spec.kind}")
+    if not math.isfinite(value):
+        raise ValueError(f"metric {name} takes finite values, not {value!r}")
     clean = _labels(spec, labels)
     le = next(bound for bound in spec.buckets if value <= bound)
     _send(
         [
-            ("count", _field(name, "bucket", clean, repr(le)), 1.0),
-            ("add", _field(name, "sum", clean), float(value)),
+            (_field(name, "bucket", clean, repr(le)), 1.0),
+            (_field(name, "sum", clean), float(value)),
         ]
     )
 

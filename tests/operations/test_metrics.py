@@ -1,5 +1,6 @@
 """``/metrics``: Prometheus text behind METRICS_TOKEN, with figures from every process."""
 
+import math
 import os
 import signal
 import subprocess
@@ -7,12 +8,14 @@ import sys
 import time
 
 import pytest
+import redis
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from klaviyo_sync.ratelimit import RateLimiter
 from klaviyo_sync.services.stock import stock_figures_push
 from klaviyo_sync.services.subscriptions import subscription_push, subscription_push_failed
+from operations import metrics
 from operations.metrics import metric_count, metric_observe, metrics_store
 from shop.services import StockEntry, stock_entries_apply
 from tests.operations.conftest import subscribe_in_sweden
@@ -105,7 +108,7 @@ def test_figures_stored_by_the_release_before_keep_adding_up():
     """A series' stored field is the JSON array earlier releases wrote, so after an upgrade the
     counts go on where they were instead of a second series beside them."""
     metrics_store().apply(
-        [("count", '["subscriptions_accepted","total",[["outcome","new"]],""]', 4.0)],
+        [('["subscriptions_accepted","total",[["outcome","new"]],""]', 4.0)],
         batch_id="written-by-the-release-before",
     )
     metric_count("subscriptions_accepted", outcome="new")
@@ -239,6 +242,80 @@ def test_figures_recorded_while_redis_is_down_are_sent_once_it_is_back(settings,
             time.sleep(0.1)
 
         assert _stored_restocks() == 5
+    finally:
+        private.stop()
+
+
+def test_a_counter_of_fractions_takes_a_whole_amount_and_loses_nothing_beside_it(settings):
+    """The rate limiter's waits are seconds: a whole second added to a field that holds a
+    fraction, in one batch with other figures, is added, and so are the others."""
+    from operations import metrics
+
+    settings.METRICS_FLUSH_SECONDS = 60  # sent by hand below
+    metric_count("klaviyo_rate_limiter_wait_seconds", 0.25, rate_class="profiles")
+    metrics.metrics_send_now()
+    metric_count("klaviyo_rate_limiter_wait_seconds", 1.0, rate_class="profiles")
+    metric_count("subscriptions_accepted", 5, outcome="new")
+    metrics.metrics_send_now()
+
+    figures = scrape()
+    wait = key("backinstock_klaviyo_rate_limiter_wait_seconds_total", rate_class="profiles")
+    assert figures[wait] == 1.25
+    assert figures[key("backinstock_subscriptions_accepted_total", outcome="new")] == 5
+
+
+def test_a_counter_refuses_an_amount_that_is_not_a_finite_number():
+    for amount in (math.inf, -math.inf, math.nan):
+        with pytest.raises(ValueError, match="finite"):
+            metric_count("restocks", amount)
+        with pytest.raises(ValueError, match="finite"):
+            metric_observe(
+                "http_request_duration_seconds", amount, method="GET", route="r", status=200
+            )
+
+
+# A process whose send fails while its Redis is stopped, and that exits once Redis runs again
+# but before the pause after the failure is over (a worker recycled, a deploy, after a stall).
+EXIT_AFTER_STALL = (
+    "import sys, django; django.setup();"
+    "from operations.metrics import metric_count, metrics_send_now;"
+    "metric_count('restocks', 3); metrics_send_now(); print('sent', flush=True);"
+    "sys.stdin.readline(); metric_count('restocks', 4)"
+)
+
+
+def _stored_restocks_at(url: str) -> float:
+    stored = redis.Redis.from_url(url).hgetall(metrics.REDIS_KEY)
+    return sum(float(value) for field, value in stored.items() if b"restocks" in field)
+
+
+def test_a_process_that_exits_soon_after_a_stall_sends_all_it_holds():
+    from tests.redis_server import PrivateRedis
+
+    private = PrivateRedis().start()
+    assert private.process is not None
+    try:
+        url = f"{private.url}/0"
+        environment = {**worker_environment(), "REDIS_URL": url, "METRICS_FLUSH_SECONDS": "60"}
+        os.kill(private.process.pid, signal.SIGSTOP)
+        process = subprocess.Popen(
+            [sys.executable, "-c", EXIT_AFTER_STALL],
+            cwd=PROJECT_ROOT,
+            env=environment,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert process.stdout is not None and process.stdin is not None
+            assert process.stdout.readline().strip() == "sent"  # and got no answer
+        finally:
+            os.kill(private.process.pid, signal.SIGCONT)
+        process.stdin.write("go\n")
+        process.stdin.close()
+        assert process.wait(timeout=60) == 0
+
+        assert _stored_restocks_at(url) == 7
     finally:
         private.stop()
 
