@@ -289,9 +289,11 @@ class _Outbox:
 
     def send_last(self) -> None:
         """The process is exiting: try everything it holds once, the batch left unanswered and
-        the sums since, even during the pause after a failure. A Redis that is stopped rather
-        than gone runs them when it resumes (a worker recycled or a deploy during a Redis
-        stall); what Redis never gets is lost with the process."""
+        the sums since, even during the pause after a failure, for a Redis that answers again
+        within that pause (a worker recycled or a deploy just after a Redis stall). A Redis
+        still stopped or gone never gets them: the send needs a new connection, whose handshake
+        (redis-py's ``CLIENT SETINFO``) waits for an answer first. They are lost with the
+        process."""
         with self._lock:
             if self._pid != os.getpid():
                 return
