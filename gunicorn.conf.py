@@ -16,11 +16,19 @@ import os
 from operations.logs import logging_config
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
-# Processes: one per core (plus one), each with a pool of threads for requests that wait on
-# PostgreSQL or Redis. WEB_CONCURRENCY is the name platforms set.
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1))
+# Processes: one per core, each with a few threads for requests that wait on PostgreSQL or Redis.
+# WEB_CONCURRENCY is the name platforms set. A request here is mostly Python: its waits (one
+# PostgreSQL and one Redis round trip, a fraction of a millisecond each) are short next to its
+# CPU, so more threads buy no throughput, only turns at the GIL: each thread's request waits for
+# the others' CPU at every round trip, which is what the slowest requests are made of. On the
+# reference machine (2 cores, bench/load.py, same runs): 2 processes of 4 threads gave the
+# subscribe endpoint a p99 of 63-79 ms at 32 connections where 3 of 8 gave 95-111 ms, at the same
+# throughput (bench/README.md, "Load"). Raise GUNICORN_THREADS where requests wait on slower
+# things, or where no buffering proxy stands in front (a client sending its body slowly holds a
+# thread).
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # A worker silent this long (a request stuck in the main loop) is killed and replaced.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # On TERM, requests in flight get this long to finish.

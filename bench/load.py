@@ -3,7 +3,7 @@
     .venv/bin/python bench/load.py [--server gthread:3x8 --server sync:4] [--rounds 3]
 
 Without ``--server`` it runs what ``gunicorn.conf.py`` ships on this machine: ``gthread``, one
-process per core plus one, 8 threads each.
+process per core, 4 threads each (``WEB_CONCURRENCY`` and ``GUNICORN_THREADS`` change it).
 
 Runs the web app the production way (``gunicorn config.wsgi``, settings ``config.settings.bench``:
 production plus the ceiling app) against a throwaway PostgreSQL database
@@ -39,6 +39,7 @@ import json
 import os
 import random
 import resource
+import runpy
 import shutil
 import signal
 import socket
@@ -407,6 +408,13 @@ class ServerConfig:
         if worker_class not in {"sync", "gthread"} or not workers.isdigit() or not valid_threads:
             raise argparse.ArgumentTypeError(f"{text!r}: use sync:N or gthread:NxT")
         return cls(worker_class, int(workers), int(threads or 1))
+
+    @classmethod
+    def shipped(cls) -> "ServerConfig":
+        """What ``gunicorn.conf.py`` runs on this machine (its ``WEB_CONCURRENCY`` and
+        ``GUNICORN_THREADS`` included)."""
+        settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+        return cls(settings["worker_class"], settings["workers"], settings["threads"])
 
     def __str__(self) -> str:
         if self.worker_class == "sync":
@@ -838,7 +846,7 @@ def main(argv: list[str] | None = None) -> None:
         action="append",
         type=ServerConfig.parse,
         help="gunicorn workers: sync:N or gthread:NxT; repeat to compare (default: what "
-        "gunicorn.conf.py ships, gthread with a process per core plus one, 8 threads each)",
+        "gunicorn.conf.py ships, gthread with a process per core, 4 threads each)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="peak rounds per target (3)")
     parser.add_argument("--duration", type=int, default=10, help="seconds per peak round (10)")
@@ -853,7 +861,7 @@ def main(argv: list[str] | None = None) -> None:
         help="diagnostic: leave out a part of the endpoint's work to measure what it costs",
     )
     args = parser.parse_args(argv)
-    configs = args.server or [ServerConfig("gthread", (os.cpu_count() or 1) + 1, 8)]
+    configs = args.server or [ServerConfig.shipped()]
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
 
