@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the project's packages, which gunicorn.conf.py imports
 VENV_BIN = Path(sys.executable).parent
 DEMO_CATALOG = ROOT / "shop" / "catalogs" / "demo.json"
 LUA_SCRIPT = Path(__file__).resolve().parent / "loadmix.lua"
@@ -236,7 +237,6 @@ def mix_summary(entries: list[MixEntry]) -> str:
 
 def environment_prepare() -> dict[str, str]:
     """Point this process (and the server's) at a fresh bench database and the bench Redis dbs."""
-    sys.path.insert(0, str(ROOT))
     import import_catalog  # bench/import_catalog.py, next to this script
 
     # The helper drops and creates ``import_catalog.BENCH_DATABASE``; this bench has a database
