@@ -1,10 +1,11 @@
 """Time from a subscribe's 201 to its back-in-stock subscription in the Klaviyo sandbox, under load.
 
-    .venv/bin/python bench/subscribe_latency.py [--rate 100] [--seconds 30] [--workers 4]
+    .venv/bin/python bench/subscribe_latency.py [--rate 100] [--seconds 30] [--server gthread:2x4]
 
 Runs the whole product the production way, each part its own process: ``gunicorn config.wsgi``
-(``--workers`` sync workers, ``config.settings.bench``), one ``celery -A config worker --beat``
-(the dispatcher ticks every second inside it), ``python -m klaviyo_sandbox --rate-limits real``,
+(as ``gunicorn.conf.py`` ships it unless ``--server`` says otherwise; ``config.settings.bench``),
+one ``celery -A config worker --beat`` (the dispatcher ticks every second inside it),
+``python -m klaviyo_sandbox --rate-limits real``,
 PostgreSQL (database ``backinstock_bench_load``, as ``bench/load.py`` makes it: the demo catalog,
 back in stock on) and Redis (db 12 cache and throttles, db 13 broker, both flushed at the end).
 
@@ -109,8 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=100.0, help="subscriptions a second (100)")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long to send (30)")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (4)")
+    parser.add_argument(
+        "--server",
+        type=ServerConfig.parse,
+        help="gunicorn workers: sync:N or gthread:NxT (default: what gunicorn.conf.py ships)",
+    )
     args = parser.parse_args(argv)
+    server_config = args.server or ServerConfig.shipped()
 
     environment = environment_prepare()
     folder = ROOT / "var" / "bench"
@@ -123,9 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 KLAVIYO_API_URL=sandbox.url, KLAVIYO_API_KEY=BENCH_API_KEY, LOG_LEVEL="WARNING"
             )
             os.environ.update(environment)
-            server = Server(
-                ServerConfig("sync", args.workers, 1), environment, folder / "latency-web.log"
-            )
+            server = Server(server_config, environment, folder / "latency-web.log")
             worker_log = (folder / "latency-worker.log").open("ab")
             worker = subprocess.Popen(
                 [str(VENV_BIN / "celery"), "-A", "config", "worker", "--beat", "-l", "warning"],
@@ -171,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     missing = len(answered) - len(latencies)
     print(
         f"{len(bodies):,} new subscriptions at {args.rate:g}/s for {args.seconds:g} s; "
-        f"gunicorn sync x {args.workers}, one worker with beat"
+        f"gunicorn {server_config}, one worker with beat"
     )
     print(machine_line(load_before_first=load_before))
     print()
