@@ -348,15 +348,29 @@ def metric_count(name: str, amount: float = 1, **labels: Any) -> None:
     """Add ``amount`` (default 1; 0 does nothing) to counter ``name`` (see ``METRICS``).
 
     Fails open: never raises for an unreachable Redis. Raises ValueError for an unknown metric,
-    wrong label names or an amount that is not a finite number, which are programming errors.
+    wrong label names, or an amount that is not a finite float or is negative (a Prometheus
+    counter only goes up; a scrape reads a decrease as the process restarting), which are
+    programming errors.
     """
     spec = METRICS[name]
     if spec.kind != "counter":
         raise ValueError(f"metric {name} is a {spec.kind}")
-    if not math.isfinite(amount):
-        raise ValueError(f"metric {name} takes finite amounts, not {amount!r}")
-    if amount:
-        _send([(_field(name, "total", _labels(spec, labels)), float(amount))])
+    added = _finite(name, amount)
+    if added < 0:
+        raise ValueError(f"metric {name} is a counter and takes no negative amount: {amount!r}")
+    if added:
+        _send([(_field(name, "total", _labels(spec, labels)), added)])
+
+
+def _finite(name: str, value: float) -> float:
+    """``value`` as a float; ValueError where it is not finite or too large for one."""
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond a float's range
+        number = math.inf
+    if not math.isfinite(number):
+        raise ValueError(f"metric {name} takes finite amounts, not {value!r}")
+    return number
 
 
 def metric_observe(name: str, value: float, **labels: Any) -> None:
@@ -365,14 +379,13 @@ def metric_observe(name: str, value: float, **labels: Any) -> None:
     spec = METRICS[name]
     if spec.kind != "histogram":
         raise ValueError(f"metric {name} is a {spec.kind}")
-    if not math.isfinite(value):
-        raise ValueError(f"metric {name} takes finite values, not {value!r}")
+    observed = _finite(name, value)
     clean = _labels(spec, labels)
-    le = next(bound for bound in spec.buckets if value <= bound)
+    le = next(bound for bound in spec.buckets if observed <= bound)
     _send(
         [
             (_field(name, "bucket", clean, repr(le)), 1.0),
-            (_field(name, "sum", clean), float(value)),
+            (_field(name, "sum", clean), observed),
         ]
     )
 

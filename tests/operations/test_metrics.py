@@ -265,13 +265,24 @@ def test_a_counter_of_fractions_takes_a_whole_amount_and_loses_nothing_beside_it
 
 
 def test_a_counter_refuses_an_amount_that_is_not_a_finite_number():
-    for amount in (math.inf, -math.inf, math.nan):
+    for amount in (math.inf, -math.inf, math.nan, 10**400, -(10**400)):
         with pytest.raises(ValueError, match="finite"):
             metric_count("restocks", amount)
         with pytest.raises(ValueError, match="finite"):
             metric_observe(
                 "http_request_duration_seconds", amount, method="GET", route="r", status=200
             )
+
+
+def test_a_counter_refuses_a_negative_amount_and_keeps_what_it_had(settings):
+    """A Prometheus counter only goes up: a decrease reads as a restart of the process."""
+    settings.METRICS_FLUSH_SECONDS = 60  # sent by hand below
+    metric_count("restocks", 2)
+    for amount in (-1, -0.5):
+        with pytest.raises(ValueError, match="negative"):
+            metric_count("restocks", amount)
+    metrics.metrics_send_now()
+    assert scrape()[("backinstock_restocks_total", ())] == 2
 
 
 # A process whose send fails while its Redis is stopped, and that exits once Redis runs again
