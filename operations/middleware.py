@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponseBase
-from django.urls import resolve
+from django.urls import Resolver404, resolve
 
 from operations import apis
 from operations.metrics import metric_observe
@@ -24,17 +24,31 @@ def request_metrics_middleware(
     def middleware(request: HttpRequest) -> HttpResponseBase:
         started = time.perf_counter()
         response = get_response(request)
-        match = getattr(request, "resolver_match", None)
         metric_observe(
             "http_request_duration_seconds",
             time.perf_counter() - started,
             method=request.method if request.method in KNOWN_METHODS else "other",
-            route=(match.route or match.view_name) if match else UNMATCHED_ROUTE,
+            route=_route(request),
             status=response.status_code,
         )
         return response
 
     return middleware
+
+
+def _route(request: HttpRequest) -> str:
+    """The URL pattern the request matched; ``UNMATCHED_ROUTE`` where none does.
+
+    A request answered before Django resolved its URL (a CORS preflight, answered by
+    django-cors-headers) is resolved here, so that it counts under the route it asked about.
+    """
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return UNMATCHED_ROUTE
+    return str(match.route or match.view_name)
 
 
 # Load balancers and container runtimes probe by address (Host: 10.0.3.7), which

@@ -81,6 +81,26 @@ def test_web_requests_are_counted_and_timed_by_route_and_status():
     assert "ann@example.com" not in str(samples)
 
 
+def test_a_cors_preflight_is_counted_under_the_route_it_asks_about(settings):
+    """django-cors-headers answers a preflight before Django resolves the URL."""
+    settings.CORS_ALLOWED_ORIGINS = ["https://shop.example.com"]
+    client = Client()
+    response = client.options(
+        "/api/checkout-api/back-in-stock-subscription",
+        HTTP_ORIGIN="https://shop.example.com",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+    )
+    assert response.status_code == 200
+    assert response["Access-Control-Allow-Origin"] == "https://shop.example.com"
+    samples = scrape(client)
+    preflight = {
+        "method": "OPTIONS",
+        "route": "api/checkout-api/back-in-stock-subscription",
+        "status": "200",
+    }
+    assert samples[key("backinstock_http_request_duration_seconds_count", **preflight)] == 1
+
+
 def restocks_counted_by_another_process(amount: int, **environment: str) -> None:
     """A separate Python process (as a worker on another machine) counts ``amount`` restocks."""
     code = (
