@@ -2,16 +2,20 @@
 
 Threads (gthread) rather than gunicorn's default sync workers: a sync worker is held by one
 client for as long as that client takes to send its request, so a few clients sending a body a
-byte at a time stall the site. gthread waits for a new connection's first bytes in its poller,
-not in a thread (up to 5 s, then the connection goes back to the poller); a body that trickles
-holds one thread of ``GUNICORN_THREADS``, never the process. In production a buffering proxy
-(README: nginx) sends gunicorn only complete requests. Every value can be set in the
-environment; these are the defaults.
+byte at a time stall a process. In gthread a kept-alive connection waits in the worker's
+poller; a new connection waits for its first bytes in a thread (up to 5 s, then it goes back to
+the poller), and a request that trickles holds its thread for as long as it trickles. Without a
+proxy in front, a handful of slow clients per process therefore stalls the site (about as many
+as ``GUNICORN_THREADS``: 6 clients sending a byte a second stalled 2 processes of 4 threads on
+the reference machine, 20 stalled 3 of 8). In production a buffering proxy (README: nginx)
+takes whole requests first and sends gunicorn only complete ones. Every value can be set in
+the environment; these are the defaults.
 """
 
 import gc
 import multiprocessing
 import os
+import sys
 
 from operations.logs import logging_config
 
@@ -38,22 +42,34 @@ keepalive = 5
 # Recycle workers now and then (with jitter so they do not restart together), a bound on any
 # slow growth of a process's memory. Rarely: a recycle re-imports the app (about 0.5 s of CPU on
 # a 2-core machine) and the requests in flight on that worker wait up to half a second. At a sale
-# day's 1,000 requests a second over 3 workers, 10,000 recycled each worker every 30 s and put
+# day's 1,000 requests a second over the 3 workers measured then, 10,000 recycled each worker every 30 s and put
 # those waits into the p99 (bench/README.md, "Load": 108 ms at 8 connections, 20 ms without).
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "100000"))
 max_requests_jitter = max_requests // 10
 
 
+# How long a thread running Python keeps the GIL while another thread waits for it (Python's
+# default is 5 ms). A subscribe waits for the GIL after each of its round trips; in a process
+# also running a long request (an Integration API call of 10,000 entries is some 0.3 s of
+# Python), it waited up to 5 ms each time. On the reference machine, subscribes at 8
+# connections beside two such calls in a loop: 244-492 requests a second, p99 100-123 ms, with
+# 5 ms; 568-629 a second, p99 52-72 ms, with 1 ms (alone: about 1,100 a second either way;
+# bench/README.md, "Load").
+GIL_SWITCH_INTERVAL_SECONDS = 0.001
+
+
 def post_worker_init(worker: object) -> None:
     """Once a worker has loaded the app: move every object it holds into the garbage
-    collector's permanent generation (``gc.freeze``), which full collections skip. The app's
-    modules, settings and URL patterns are some 110,000 objects that live as long as the worker;
-    each full collection walked them all, a pause of all the worker's threads of about 80 ms on
-    the reference machine, a few times a minute under load. Frozen, a full collection walks only
-    what requests left since: 10-20 ms there in a single-threaded loop, a median of 42-71 ms
-    rather than 93-104 ms under load (bench/README.md, "Load")."""
+    collector's permanent generation (``gc.freeze``), which full collections skip, and set the
+    GIL's switch interval (``GIL_SWITCH_INTERVAL_SECONDS``). The app's modules, settings and
+    URL patterns are some 110,000 objects that live as long as the worker; each full collection
+    walked them all, a pause of all the worker's threads of about 80 ms on the reference
+    machine, a few times a minute under load. Frozen, a full collection walks only what
+    requests left since: 10-20 ms there in a single-threaded loop, a median of 42-71 ms rather
+    than 93-104 ms under load (bench/README.md, "Load")."""
     gc.collect()
     gc.freeze()
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
 
 
 # Headers: gunicorn's bounds, stated.
