@@ -42,8 +42,9 @@ keepalive = 5
 # Recycle workers now and then (with jitter so they do not restart together), a bound on any
 # slow growth of a process's memory. Rarely: a recycle re-imports the app (about 0.5 s of CPU on
 # a 2-core machine) and the requests in flight on that worker wait up to half a second. At a sale
-# day's 1,000 requests a second over the 3 workers measured then, 10,000 recycled each worker every 30 s and put
-# those waits into the p99 (bench/README.md, "Load": 108 ms at 8 connections, 20 ms without).
+# day's 1,000 requests a second over the 3 workers measured then, 10,000 recycled each worker
+# every 30 s and put those waits into the p99 (bench/README.md, "Load": 108 ms at 8
+# connections, 20 ms without).
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "100000"))
 max_requests_jitter = max_requests // 10
 
