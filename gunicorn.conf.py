@@ -25,7 +25,7 @@ bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')
 # PostgreSQL and one Redis round trip, a fraction of a millisecond each) are short next to its
 # CPU, so more threads buy no throughput, only turns at the GIL: each thread's request waits for
 # the others' CPU at every round trip, which is what the slowest requests are made of. On the
-# reference machine (2 cores, bench/load.py, same runs): 2 processes of 4 threads gave the
+# reference machine (2 cores, bench/load.py side by side): 2 processes of 4 threads gave the
 # subscribe endpoint a p99 of 63-79 ms at 32 connections where 3 of 8 gave 95-111 ms, at the same
 # throughput (bench/README.md, "Load"). Raise GUNICORN_THREADS where requests wait on slower
 # things, or where no buffering proxy stands in front (a client sending its body slowly holds a
@@ -53,9 +53,9 @@ max_requests_jitter = max_requests // 10
 # default is 5 ms). A subscribe waits for the GIL after each of its round trips; in a process
 # also running a long request (an Integration API call of 10,000 entries is some 0.3 s of
 # Python), it waited up to 5 ms each time. On the reference machine, subscribes at 8
-# connections beside two such calls in a loop: 244-492 requests a second, p99 100-123 ms, with
-# 5 ms; 568-629 a second, p99 52-72 ms, with 1 ms (alone: about 1,100 a second either way;
-# bench/README.md, "Load").
+# connections beside two such calls in a loop (bench/load_beside_integration.py): 187-220
+# requests a second in five rounds of six, p99 109-140 ms, with 5 ms; 276-619 a second, p99
+# 30-86 ms, with 1 ms; alone, no difference beyond the machine's drift (bench/README.md, "Load").
 GIL_SWITCH_INTERVAL_SECONDS = 0.001
 
 
