@@ -51,11 +51,11 @@ max_requests_jitter = max_requests // 10
 
 # How long a thread running Python keeps the GIL while another thread waits for it (Python's
 # default is 5 ms). A subscribe waits for the GIL after each of its round trips; in a process
-# also running a long request (an Integration API call of 10,000 entries is some 0.3 s of
-# Python), it waited up to 5 ms each time. On the reference machine, subscribes at 8
-# connections beside two such calls in a loop (bench/load_beside_integration.py): 187-220
-# requests a second in five rounds of six, p99 109-140 ms, with 5 ms; 276-619 a second, p99
-# 30-86 ms, with 1 ms; alone, no difference beyond the machine's drift (bench/README.md, "Load").
+# also running a long request (an Integration API call of 10,000 entries is 0.3-1.4 s), it
+# waited up to 5 ms each time. On the reference machine, subscribes at 8 connections beside two
+# such calls in a loop (bench/load_beside_integration.py): 215-426 requests a second, p99
+# 103-368 ms, with 5 ms; 337-557 a second, p99 64-117 ms, with 1 ms, the calls a fifth slower;
+# alone, a few per cent at most, inside the machine's drift (bench/README.md, "Load").
 GIL_SWITCH_INTERVAL_SECONDS = 0.001
 
 

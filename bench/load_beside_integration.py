@@ -5,10 +5,13 @@
 
 The subscribe endpoint under wrk (``--connections`` 8, ``bench/load.py``'s mix) for
 ``--duration`` s, alone and then while ``--calls`` clients each post Integration API stock calls
-back to back, round by round. Each call holds 10,000 entries naming SKUs that do not exist (about
-3.6 MB): the API reads, parses and checks all of it and refuses it with a 400, some 0.3 s of
-Python per call on the reference machine, and writes nothing, so every round sees the same
-call. gunicorn runs as ``gunicorn.conf.py`` ships it unless ``--server`` says otherwise; the
+back to back, round by round, each call on a new connection (so it lands on whichever worker
+accepts it). Each call holds 10,000 entries naming SKUs that do not exist (about 3.6 MB): the
+API reads, parses and checks all of it and refuses it with a 400, some 0.3 s of Python per call
+on the reference machine, and writes nothing, so every round sees the same call (an accepted
+call of that size takes longer, more of it waiting on PostgreSQL). The report cannot tell which
+GIL switch interval the workers ran with: that is ``gunicorn.conf.py``'s unless a
+``GUNICORN_CMD_ARGS="-c FILE"`` says otherwise. gunicorn runs as ``gunicorn.conf.py`` ships it unless ``--server`` says otherwise; the
 database, the Redis dbs and the settings are ``bench/load.py``'s (database dropped and dbs
 flushed at the end). Reports, per configuration, the endpoint's requests a second and p50/p99
 alone and beside the calls, and the calls' count and mean time.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
 import statistics
 import sys
@@ -68,20 +72,26 @@ class CallLoop:
         self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
 
     def _run(self) -> None:
-        with requests.Session() as session:
-            while not self.stopping.is_set():
-                started = time.monotonic()
-                answer = session.post(
+        # A new connection per call (``Connection: close``), so that each call lands on whichever
+        # worker accepts it: a kept-alive connection would pin a client to one worker for the
+        # whole round, and whether the two clients shared a worker would decide the round.
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            try:
+                status = requests.post(
                     self.url,
                     data=self.body,
                     headers={
                         "Authorization": f"Bearer {INTEGRATION_TOKEN}",
                         "Content-Type": "application/json",
+                        "Connection": "close",
                     },
                     timeout=60,
-                )
-                self.seconds.append(time.monotonic() - started)
-                self.statuses.append(answer.status_code)
+                ).status_code
+            except requests.RequestException:
+                status = 0  # no answer: reported with the statuses
+            self.seconds.append(time.monotonic() - started)
+            self.statuses.append(status)
 
     def __enter__(self) -> CallLoop:
         for thread in self.threads:
@@ -145,6 +155,8 @@ def configuration_measure(
                 statuses += loop.statuses
     finally:
         server.stop()
+    log = (folder / "gunicorn.log").read_text(errors="replace")
+    problems = [line for line in log.splitlines() if "Error" in line or "CRITICAL" in line]
     for name, results in (("alone", alone), (f"beside {args.calls} call loops", beside)):
         lines.append(
             f"  {name:<22} req/s {', '.join(f'{r.rate:.0f}' for r in results)}; "
@@ -154,20 +166,31 @@ def configuration_measure(
         )
     lines.append(
         f"  Integration API calls  {len(calls)}, mean {statistics.fmean(calls or [0]):.2f} s, "
-        f"statuses {sorted(set(statuses))}"
+        f"statuses {sorted(set(statuses))} (0: no answer)"
     )
+    if problems:
+        lines.append("  gunicorn log, errors:\n" + "\n".join(problems[:20]))
     return lines
+
+
+def at_least_one(text: str) -> int:
+    """An argument that must be a whole number of 1 or more."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number of 1 or more")
+    return int(text)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", action="append", type=ServerConfig.parse)
-    parser.add_argument("--rounds", type=int, default=3, help="rounds, alone and beside (3)")
-    parser.add_argument("--duration", type=int, default=8, help="seconds per run (8)")
-    parser.add_argument("--calls", type=int, default=2, help="Integration API clients (2)")
-    parser.add_argument("--connections", type=int, default=8, help="wrk connections (8)")
+    parser.add_argument("--rounds", type=at_least_one, default=3, help="rounds each way (3)")
+    parser.add_argument("--duration", type=at_least_one, default=8, help="seconds per run (8)")
+    parser.add_argument("--calls", type=at_least_one, default=2, help="Integration API clients (2)")
+    parser.add_argument("--connections", type=at_least_one, default=8, help="wrk connections (8)")
     args = parser.parse_args(argv)
     configs = args.server or [ServerConfig.shipped()]
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install -y wrk")
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     environment = environment_prepare()
