@@ -11,10 +11,11 @@ API reads, parses and checks all of it and refuses it with a 400, some 0.3 s of 
 on the reference machine, and writes nothing, so every round sees the same call (an accepted
 call of that size takes longer, more of it waiting on PostgreSQL). The report cannot tell which
 GIL switch interval the workers ran with: that is ``gunicorn.conf.py``'s unless a
-``GUNICORN_CMD_ARGS="-c FILE"`` says otherwise. gunicorn runs as ``gunicorn.conf.py`` ships it unless ``--server`` says otherwise; the
-database, the Redis dbs and the settings are ``bench/load.py``'s (database dropped and dbs
-flushed at the end). Reports, per configuration, the endpoint's requests a second and p50/p99
-alone and beside the calls, and the calls' count and mean time.
+``GUNICORN_CMD_ARGS="-c FILE"`` says otherwise. gunicorn runs as ``gunicorn.conf.py`` ships
+it unless ``--server`` says otherwise; the database, the Redis dbs and the settings are
+``bench/load.py``'s (database dropped and dbs flushed at the end). Reports, per
+configuration, the endpoint's requests a second and p50/p99 alone and beside the calls, and the
+calls' count and mean time.
 """
 
 from __future__ import annotations
