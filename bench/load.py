@@ -428,6 +428,12 @@ class ServerConfig:
         return arguments
 
 
+def log_errors(log: Path) -> list[str]:
+    """The lines of a gunicorn log (``Server``'s) that report an error."""
+    text = log.read_text(errors="replace")
+    return [line for line in text.splitlines() if "Error" in line or "CRITICAL" in line]
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -892,8 +898,7 @@ def main(argv: list[str] | None = None) -> None:
                 )
                 print()
                 print(report(config, results), flush=True)
-            log = (folder / "gunicorn.log").read_text(errors="replace")
-            problems = [line for line in log.splitlines() if "Error" in line or "CRITICAL" in line]
+            problems = log_errors(folder / "gunicorn.log")
             if problems:
                 print("\ngunicorn log, errors:\n" + "\n".join(problems[:20]))
     finally:

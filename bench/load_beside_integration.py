@@ -42,6 +42,7 @@ from load import (
     database_drop,
     database_load,
     environment_prepare,
+    log_errors,
     mix_generate,
     mix_write,
     redis_flush,
@@ -130,34 +131,28 @@ def configuration_measure(
         beside: list[RunResult] = []
         calls: list[float] = []
         statuses: list[int] = []
+
+        def endpoint_run(tag: str, seed: int) -> RunResult:
+            mix = mix_generate(tag=tag, count=args.duration * BODIES_PER_SECOND, seed=seed)
+            mix_write(mix, mix_file)
+            return wrk_run(
+                url=server.url(ENDPOINT_PATH),
+                mix_file=mix_file,
+                connections=args.connections,
+                seconds=args.duration,
+                target="endpoint",
+            )
+
         for index in range(args.rounds):
-            for into in (alone, beside):
-                tag = f"i{config.workers}{config.threads}{index}{'ab'[into is beside]}"
-                mix = mix_generate(tag=tag, count=args.duration * BODIES_PER_SECOND, seed=index)
-                mix_write(mix, mix_file)
-
-                def run() -> RunResult:
-                    return wrk_run(
-                        url=server.url(ENDPOINT_PATH),
-                        mix_file=mix_file,
-                        connections=args.connections,
-                        seconds=args.duration,
-                        target="endpoint",
-                    )
-
-                if into is alone:
-                    into.append(run())
-                    continue
-                with CallLoop(
-                    url=server.url(INTEGRATION_PATH), body=body, clients=args.calls
-                ) as loop:
-                    into.append(run())
-                calls += loop.seconds
-                statuses += loop.statuses
+            tag = f"i{config.workers}{config.threads}{index}"
+            alone.append(endpoint_run(f"{tag}a", index))
+            with CallLoop(url=server.url(INTEGRATION_PATH), body=body, clients=args.calls) as loop:
+                beside.append(endpoint_run(f"{tag}b", index))
+            calls += loop.seconds
+            statuses += loop.statuses
     finally:
         server.stop()
-    log = (folder / "gunicorn.log").read_text(errors="replace")
-    problems = [line for line in log.splitlines() if "Error" in line or "CRITICAL" in line]
+    problems = log_errors(folder / "gunicorn.log")
     for name, results in (("alone", alone), (f"beside {args.calls} call loops", beside)):
         lines.append(
             f"  {name:<22} req/s {', '.join(f'{r.rate:.0f}' for r in results)}; "

@@ -15,9 +15,8 @@ was a tenth of the subscribe endpoint's time). A scrape therefore shows a figure
 after it was recorded; a process that stops sends what it holds on its way out (``atexit``), and
 one that is killed loses at most that second, as does one that exits while Redis cannot be
 reached (it tries once even in the pause after a failure). While Redis is unreachable or does
-not answer the
-sums are kept and sent once it is back, exactly once: each send is a batch with an id, applied
-by a script only if Redis has not applied that id before (``_RedisStore.apply``).
+not answer the sums are kept and sent once it is back, exactly once: each send is a batch with
+an id, applied by a script only if Redis has not applied that id before (``_RedisStore.apply``).
 With the setting at 0 every write is sent at once (the tests).
 """
 

@@ -28,7 +28,7 @@ def request_metrics_middleware(
             "http_request_duration_seconds",
             time.perf_counter() - started,
             method=request.method if request.method in KNOWN_METHODS else "other",
-            route=_route(request),
+            route=_route(request, status=response.status_code),
             status=response.status_code,
         )
         return response
@@ -36,14 +36,17 @@ def request_metrics_middleware(
     return middleware
 
 
-def _route(request: HttpRequest) -> str:
+def _route(request: HttpRequest, *, status: int) -> str:
     """The URL pattern the request matched; ``UNMATCHED_ROUTE`` where none does.
 
     A request answered before Django resolved its URL (a CORS preflight, answered by
-    django-cors-headers) is resolved here, so that it counts under the route it asked about.
+    django-cors-headers) is resolved here, so that it counts under the route it asked about. A
+    404 without a match is one Django failed to resolve already: not resolved a second time.
     """
     match = getattr(request, "resolver_match", None)
     if match is None:
+        if status == 404:
+            return UNMATCHED_ROUTE
         try:
             match = resolve(request.path_info)
         except Resolver404:

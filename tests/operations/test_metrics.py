@@ -243,7 +243,6 @@ def test_a_process_that_exits_sends_what_it_holds():
 
 
 def test_figures_recorded_while_redis_is_down_are_sent_once_it_is_back(settings, monkeypatch):
-    from operations import metrics
     from tests.redis_server import PrivateRedis
 
     private = PrivateRedis().start()
@@ -269,8 +268,6 @@ def test_figures_recorded_while_redis_is_down_are_sent_once_it_is_back(settings,
 def test_a_counter_of_fractions_takes_a_whole_amount_and_loses_nothing_beside_it(settings):
     """The rate limiter's waits are seconds: a whole second added to a field that holds a
     fraction, in one batch with other figures, is added, and so are the others."""
-    from operations import metrics
-
     settings.METRICS_FLUSH_SECONDS = 60  # sent by hand below
     metric_count("klaviyo_rate_limiter_wait_seconds", 0.25, rate_class="profiles")
     metrics.metrics_send_now()
@@ -355,7 +352,6 @@ def test_a_batch_a_stopped_redis_runs_when_it_resumes_counts_once(settings, monk
     """A Redis stopped with SIGSTOP gives no answer, so the process keeps the batch and sends it
     again; but the stopped Redis runs the request waiting in its socket once it resumes. Either
     way round the batch counts once, and what was recorded meanwhile counts too."""
-    from operations import metrics
     from tests.redis_server import PrivateRedis
 
     private = PrivateRedis().start()
